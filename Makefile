@@ -1,0 +1,56 @@
+# slidelab — the two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 5000
+DATA_DIR ?= .slidelab-data
+
+.PHONY: run test bench lint frontend check-static setup clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch node_modules/.installed
+
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation
+
+setup: $(STAMP) node_modules/.installed
+
+## Start slidelab on the bundled demo slide.
+run: $(STAMP)
+	$(VENV)/bin/slidelab serve data/demo --data-dir $(DATA_DIR) --port $(PORT)
+
+## Rebuild the frontend bundle into static/.
+frontend: node_modules/.installed
+	npm run build
+
+## Fail when static/ is not what frontend/ builds to.
+check-static: node_modules/.installed
+	rm -rf .static-check && npx vite build --outDir .static-check --emptyOutDir --logLevel warn
+	diff -r .static-check static || { echo "static/ is stale: run 'make frontend' and commit static/"; rm -rf .static-check; exit 1; }
+	rm -rf .static-check
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check server tests
+	$(VENV)/bin/ruff format --check server tests
+
+## Every test: lint, frontend unit tests, static freshness, pytest (API, socket, browser).
+test: $(STAMP) node_modules/.installed /usr/bin/chromium
+	$(MAKE) lint
+	$(MAKE) check-static
+	npm test
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+## Benchmarks: each prints its ratio against a baseline measured in the same run.
+bench: $(STAMP)
+	for b in tests/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules .static-check

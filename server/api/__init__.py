@@ -1,0 +1,1 @@
+"""HTTP blueprints. Each module has `bp` and may have `init(ctx)`, called at start-up."""

@@ -1,0 +1,142 @@
+"""Slide list, metadata, thumbnails, associated images and Deep Zoom tiles."""
+
+from __future__ import annotations
+
+import openslide
+from flask import Blueprint, Response, jsonify, request
+
+from server import __version__
+from server.context import current_context
+from server.errors import ApiError, not_found
+from server.jobs import compute
+from server.slides.handles import OVERLAP, TILE_SIZE
+from server.slides.library import SlideEntry
+from server.slides.tiles import TileOutOfRange
+
+bp = Blueprint("slides", __name__)
+
+TILE_CACHE_CONTROL = "private, max-age=86400"
+
+
+def readable_slide(slide_id: str) -> SlideEntry:
+    """The readable slide with this id, else a 404 (unknown) or 409 (unreadable)."""
+    entry = current_context().library.get(slide_id)
+    if entry is None:
+        raise not_found("Slide")
+    if not entry.readable:
+        raise ApiError(409, f"Slide '{entry.name}' cannot be read: {entry.error}")
+    return entry
+
+
+def _image(data: bytes, etag: str | None = None, mimetype: str = "image/jpeg") -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Cache-Control"] = TILE_CACHE_CONTROL
+    if etag:
+        response.set_etag(etag)
+    return response
+
+
+def _etag(entry: SlideEntry, *parts: object) -> str:
+    quality = current_context().tiles.quality
+    return "-".join(str(p) for p in (entry.id, int(entry.mtime), entry.size, quality, *parts))
+
+
+@bp.get("/api/health")
+def health():
+    """Liveness and version; the frontend uses it to show the connection state."""
+    return jsonify({"ok": True, "version": __version__})
+
+
+@bp.get("/api/slides")
+def list_slides():
+    """All slides under the roots, unreadable ones with their reason."""
+    return jsonify([e.summary() for e in current_context().library.list()])
+
+
+@bp.post("/api/slides/rescan")
+def rescan():
+    """Walk the slide roots again and return the new list."""
+    library = current_context().library
+    entries = compute(library.scan)
+    return jsonify([e.summary() for e in entries])
+
+
+@bp.get("/api/slides/<slide_id>")
+def slide_detail(slide_id: str):
+    """Metadata: summary, levels, µm/px, associated images, OpenSlide properties."""
+    entry = readable_slide(slide_id)
+    ctx = current_context()
+    opened = ctx.tiles.handles.get(entry)
+    props = dict(opened.slide.properties)
+    body = entry.summary() | entry.info.as_dict()
+    body["properties"] = props
+    body["deepzoom"] = {
+        "tile_size": TILE_SIZE,
+        "overlap": OVERLAP,
+        "levels": opened.deepzoom.level_count,
+        "bounds": _bounds(props),
+    }
+    return jsonify(body)
+
+
+def _bounds(props: dict) -> list[int] | None:
+    """The non-empty region (x, y, w, h) in level-0 pixels, when the format records it."""
+    keys = (
+        openslide.PROPERTY_NAME_BOUNDS_X,
+        openslide.PROPERTY_NAME_BOUNDS_Y,
+        openslide.PROPERTY_NAME_BOUNDS_WIDTH,
+        openslide.PROPERTY_NAME_BOUNDS_HEIGHT,
+    )
+    if all(k in props for k in keys):
+        return [int(props[k]) for k in keys]
+    return None
+
+
+@bp.get("/api/slides/<slide_id>/thumbnail")
+def thumbnail(slide_id: str):
+    """A JPEG thumbnail; `size` (16–2048, default 256) bounds its longer side."""
+    entry = readable_slide(slide_id)
+    try:
+        size = int(request.args.get("size", 256))
+    except ValueError as exc:
+        raise ApiError(400, "size must be an integer") from exc
+    if not 16 <= size <= 2048:
+        raise ApiError(400, "size must be between 16 and 2048")
+    etag = _etag(entry, "thumb", size)
+    if request.if_none_match.contains(etag):
+        return Response(status=304)
+    return _image(current_context().tiles.thumbnail(entry, size), etag)
+
+
+@bp.get("/api/slides/<slide_id>/associated/<name>")
+def associated(slide_id: str, name: str):
+    """An associated image (label, macro, thumbnail) as JPEG."""
+    entry = readable_slide(slide_id)
+    try:
+        data = current_context().tiles.associated(entry, name)
+    except KeyError as exc:
+        raise not_found(f"Associated image '{name}'") from exc
+    return _image(data)
+
+
+@bp.get("/slides/<slide_id>.dzi")
+def dzi(slide_id: str):
+    """The Deep Zoom descriptor."""
+    entry = readable_slide(slide_id)
+    return Response(current_context().tiles.dzi(entry), mimetype="application/xml")
+
+
+@bp.get("/slides/<slide_id>_files/<int:level>/<int:col>_<int:row>.<fmt>")
+def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
+    """One Deep Zoom tile as JPEG, cached; 404 outside the pyramid."""
+    if fmt not in ("jpeg", "jpg"):
+        raise not_found("Tile format")
+    entry = readable_slide(slide_id)
+    etag = _etag(entry, level, col, row)
+    if request.if_none_match.contains(etag):
+        return Response(status=304)
+    try:
+        data = current_context().tiles.tile(entry, level, col, row)
+    except TileOutOfRange as exc:
+        raise ApiError(404, str(exc)) from exc
+    return _image(data, etag)

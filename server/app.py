@@ -1,0 +1,76 @@
+"""create_app(config): the Flask app, its Socket.IO server and the shared services."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, send_from_directory
+from flask_socketio import SocketIO
+
+from server.api import annotations, apps, classes, results, slides, training
+from server.config import Config
+from server.context import Context
+from server.errors import install_error_handlers, not_found
+from server.events import install_events
+from server.security import install_token_check
+from server.slides.cache import ByteLRU
+from server.slides.handles import SlideHandles
+from server.slides.library import SlideLibrary
+from server.slides.tiles import TileService
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+BLUEPRINTS = (slides, classes, annotations, training, apps, results)
+
+
+def create_app(config: Config) -> tuple[Flask, SocketIO]:
+    """Build the app: services in a Context, blueprints, Socket.IO, token check, SPA."""
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False
+    socketio = SocketIO(app, async_mode="eventlet", cors_allowed_origins=[])
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    library = SlideLibrary(config.slide_roots)
+    library.scan()
+    ctx = Context(
+        config=config,
+        store=Store(config.data_dir / "slidelab.sqlite3"),
+        library=library,
+        tiles=TileService(
+            SlideHandles(config.open_slides), ByteLRU(config.tile_cache_bytes), config.jpeg_quality
+        ),
+        socketio=socketio,
+    )
+    app.extensions["slidelab"] = ctx
+    install_error_handlers(app)
+    if config.requires_token:
+        install_token_check(app, config.token)
+    for module in BLUEPRINTS:
+        app.register_blueprint(module.bp)
+        init = getattr(module, "init", None)
+        if init is not None:
+            init(ctx)
+    install_events(socketio, ctx)
+    _serve_frontend(app)
+    return app, socketio
+
+
+def _serve_frontend(app: Flask) -> None:
+    @app.get("/")
+    def index():
+        return send_from_directory(STATIC_DIR, "index.html", max_age=0)
+
+    @app.get("/assets/<path:filename>")
+    def assets(filename: str):
+        # Vite puts a content hash in every asset name, so they can be cached for long.
+        return send_from_directory(STATIC_DIR / "assets", filename, max_age=31536000)
+
+    @app.get("/<path:filename>")
+    def public_file(filename: str):
+        # Files Vite copies from frontend/public (icons, viewer images); never outside STATIC_DIR.
+        if filename.startswith(("api/", "slides/", "results/")):
+            raise not_found("Resource")
+        return send_from_directory(STATIC_DIR, filename, max_age=3600)

@@ -1,0 +1,81 @@
+"""Command line: `slidelab serve DIR...` (and the commands later issues add)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # eventlet must patch the standard library before Flask, sockets or threads are imported.
+    warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+    import eventlet
+
+    eventlet.monkey_patch()
+    from server.app import create_app
+    from server.config import Config
+
+    settings = dict(
+        slide_roots=[Path(d) for d in args.dirs],
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        device=args.device,
+        jpeg_quality=args.jpeg_quality,
+        tile_cache_bytes=args.tile_cache_mb * 1024 * 1024,
+        open_slides=args.open_slides,
+    )
+    if args.data_dir:
+        settings["data_dir"] = Path(args.data_dir)
+    try:
+        config = Config(**settings)
+    except ValueError as exc:
+        print(f"slidelab: {exc}", file=sys.stderr)
+        return 2
+    missing = [str(d) for d in config.slide_roots if not d.is_dir()]
+    if missing:
+        print(f"slidelab: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    app, socketio = create_app(config)
+    count = len(app.extensions["slidelab"].library.list())
+    print(f"slidelab: {count} slide(s) under {', '.join(map(str, config.slide_roots))}")
+    print(f"slidelab: data in {config.data_dir}")
+    print(f"slidelab: open {config.url()}", flush=True)
+    socketio.run(app, host=config.host, port=config.port, log_output=args.verbose)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="slidelab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve slide folders in the browser")
+    serve.add_argument("dirs", nargs="+", help="folders of slides (searched recursively)")
+    serve.add_argument("--data-dir", help="where annotations, runs and apps are kept")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--token", help="access token (generated when binding beyond localhost)")
+    serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    serve.add_argument("--jpeg-quality", type=int, default=80)
+    serve.add_argument("--tile-cache-mb", type=int, default=256, help="encoded tile cache size")
+    serve.add_argument("--open-slides", type=int, default=16, help="slides kept open at once")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `slidelab` console script."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

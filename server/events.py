@@ -1,0 +1,71 @@
+"""Socket.IO: authenticated connect, rooms joined with `watch`, history replay on join.
+
+Domains register what a `watch` payload key means, e.g. `register_watch("run_id", fn)`:
+the client joins room `run:<id>` and `fn(ctx, sid, id)` sends it the history so far.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_socketio import SocketIO, join_room, leave_room
+
+from server import __version__
+from server.context import Context
+from server.security import token_from, token_matches
+
+log = logging.getLogger(__name__)
+
+WatchHandler = Callable[[Context, str, str], None]
+
+# payload key -> (room prefix, replay handler)
+_WATCHERS: dict[str, tuple[str, WatchHandler | None]] = {}
+
+
+def register_watch(key: str, prefix: str, replay: WatchHandler | None = None) -> None:
+    """Let clients `watch {key: id}` to join room `<prefix>:<id>` and get `replay` first."""
+    _WATCHERS[key] = (prefix, replay)
+
+
+def room(prefix: str, ident: Any) -> str:
+    """The room name for one watched object, e.g. room("run", 3) -> "run:3"."""
+    return f"{prefix}:{ident}"
+
+
+def install_events(socketio: SocketIO, ctx: Context) -> None:
+    """Connect/watch/unwatch handlers."""
+
+    @socketio.on("connect")
+    def _connect(auth=None):
+        token = ctx.config.token
+        if token and not token_matches(token, token_from(request, auth)):
+            log.warning("refused Socket.IO connection without a valid token")
+            return False
+        socketio.emit("hello", {"version": __version__}, to=request.sid)
+        return True
+
+    @socketio.on("watch")
+    def _watch(data):
+        if not isinstance(data, dict):
+            return {"error": "watch expects an object such as {run_id: ...}"}
+        joined = []
+        for key, value in data.items():
+            if key not in _WATCHERS or value is None:
+                continue
+            prefix, replay = _WATCHERS[key]
+            join_room(room(prefix, value))
+            joined.append(room(prefix, value))
+            if replay:
+                replay(ctx, request.sid, str(value))
+        return {"joined": joined}
+
+    @socketio.on("unwatch")
+    def _unwatch(data):
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if key in _WATCHERS:
+                    leave_room(room(_WATCHERS[key][0], value))
+        return {"ok": True}
