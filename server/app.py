@@ -13,6 +13,7 @@ from server.config import Config
 from server.context import Context
 from server.errors import install_error_handlers, not_found
 from server.events import install_events
+from server.jobs import DeviceQueue
 from server.security import install_token_check
 from server.slides.cache import ByteLRU
 from server.slides.handles import SlideHandles
@@ -43,6 +44,7 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
             SlideHandles(config.open_slides), ByteLRU(config.tile_cache_bytes), config.jpeg_quality
         ),
         socketio=socketio,
+        device_queue=DeviceQueue(),
     )
     app.extensions["slidelab"] = ctx
     install_error_handlers(app)

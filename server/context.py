@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from flask_socketio import SocketIO
 
     from server.config import Config
+    from server.jobs import DeviceQueue
     from server.slides.library import SlideLibrary
     from server.slides.tiles import TileService
     from server.store import Store
@@ -25,6 +26,7 @@ class Context:
     library: SlideLibrary
     tiles: TileService
     socketio: SocketIO
+    device_queue: DeviceQueue
     services: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, event: str, payload: Any, room: str | None = None) -> None:
