@@ -16,6 +16,7 @@ from server.events import install_events
 from server.jobs import DeviceQueue
 from server.security import install_token_check
 from server.slides.cache import ByteLRU
+from server.slides.fastpath import TileFastPath
 from server.slides.handles import SlideHandles
 from server.slides.library import SlideLibrary
 from server.slides.tiles import TileService
@@ -57,6 +58,7 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
             init(ctx)
     install_events(socketio, ctx)
     _serve_frontend(app)
+    app.wsgi_app = TileFastPath(app.wsgi_app, ctx)
     return app, socketio
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,8 +51,9 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        """Base URL without a trailing slash."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL without a trailing slash (loopback when bound to all interfaces)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 60) -> ServerProcess:
         """Start and wait until /api/health answers."""
@@ -76,10 +78,11 @@ class ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
+            token = self.token or self.printed_token()
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
                 if requests.get(f"{self.url}/api/health", headers=headers, timeout=2).ok:
                     return self
@@ -104,6 +107,11 @@ class ServerProcess:
         """Stop (or kill) and start again on the same data folder and port."""
         self.stop(kill=kill)
         return self.start()
+
+    def printed_token(self) -> str | None:
+        """The token the server generated and printed in its URL, if any."""
+        match = re.search(r"\?token=([\w-]+)", self.log())
+        return match.group(1) if match else None
 
     def log(self) -> str:
         """What the server printed so far."""

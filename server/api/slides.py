@@ -9,19 +9,19 @@ from server import __version__
 from server.context import current_context
 from server.errors import ApiError, not_found
 from server.jobs import compute
+from server.slides.fastpath import CACHE_CONTROL, tile_etag
 from server.slides.handles import OVERLAP, TILE_SIZE
 from server.slides.library import SlideEntry
 from server.slides.tiles import TileOutOfRange
 
 bp = Blueprint("slides", __name__)
 
-TILE_CACHE_CONTROL = "private, max-age=86400"
 
 
 def readable_slide(slide_id: str) -> SlideEntry:
     """The readable slide with this id, else a 404 (unknown) or 409 (unreadable)."""
     entry = current_context().library.get(slide_id)
-    if entry is None:
+    if entry is None or entry.outside:
         raise not_found("Slide")
     if not entry.readable:
         raise ApiError(409, f"Slide '{entry.name}' cannot be read: {entry.error}")
@@ -30,15 +30,14 @@ def readable_slide(slide_id: str) -> SlideEntry:
 
 def _image(data: bytes, etag: str | None = None, mimetype: str = "image/jpeg") -> Response:
     response = Response(data, mimetype=mimetype)
-    response.headers["Cache-Control"] = TILE_CACHE_CONTROL
+    response.headers["Cache-Control"] = CACHE_CONTROL
     if etag:
         response.set_etag(etag)
     return response
 
 
 def _etag(entry: SlideEntry, *parts: object) -> str:
-    quality = current_context().tiles.quality
-    return "-".join(str(p) for p in (entry.id, int(entry.mtime), entry.size, quality, *parts))
+    return tile_etag(current_context(), entry.id, entry.mtime, entry.size, *parts)
 
 
 @bp.get("/api/health")

@@ -35,6 +35,7 @@ class SlideEntry:
     size: int
     info: SlideInfo | None = None
     error: str | None = None
+    outside: bool = False  # a link leading out of the roots: listed, never served
 
     @property
     def readable(self) -> bool:
@@ -121,7 +122,14 @@ class SlideLibrary:
         name = Path(relpath).name
         if not _inside(path, self.roots):
             return SlideEntry(
-                ident, name, relpath, path, 0, 0, error="Link points outside the slide folders"
+                ident,
+                name,
+                relpath,
+                path,
+                0,
+                0,
+                outside=True,
+                error="Link points outside the slide folders",
             )
         try:
             stat = path.stat()
