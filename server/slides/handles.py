@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import eventlet
 import openslide
-from openslide.deepzoom import DeepZoomGenerator
 
 from server.jobs import compute
 from server.slides.library import SlideEntry
+from server.slides.overview import OverviewDeepZoom
 
 TILE_SIZE = 254
 OVERLAP = 1
@@ -26,13 +26,13 @@ class OpenedSlide:
     """An OpenSlide handle and its Deep Zoom generator, for one version of the file."""
 
     slide: openslide.OpenSlide
-    deepzoom: DeepZoomGenerator
+    deepzoom: OverviewDeepZoom
     mtime: float
 
 
 def _open(entry: SlideEntry) -> OpenedSlide:
     slide = openslide.OpenSlide(entry.path)
-    dz = DeepZoomGenerator(slide, tile_size=TILE_SIZE, overlap=OVERLAP, limit_bounds=True)
+    dz = OverviewDeepZoom(slide, tile_size=TILE_SIZE, overlap=OVERLAP, limit_bounds=True)
     return OpenedSlide(slide, dz, entry.mtime)
 
 
