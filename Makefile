@@ -33,7 +33,7 @@ frontend: node_modules/.installed
 
 ## Fail when static/ is not what frontend/ builds to.
 check-static: node_modules/.installed
-	rm -rf .static-check && npx vite build --outDir .static-check --emptyOutDir --logLevel warn
+	rm -rf .static-check && npx vite build --outDir $(CURDIR)/.static-check --emptyOutDir --logLevel warn
 	diff -r .static-check static || { echo "static/ is stale: run 'make frontend' and commit static/"; rm -rf .static-check; exit 1; }
 	rm -rf .static-check
 

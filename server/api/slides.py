@@ -17,7 +17,6 @@ from server.slides.tiles import TileOutOfRange
 bp = Blueprint("slides", __name__)
 
 
-
 def readable_slide(slide_id: str) -> SlideEntry:
     """The readable slide with this id, else a 404 (unknown) or 409 (unreadable)."""
     entry = current_context().library.get(slide_id)
