@@ -73,6 +73,14 @@ class _WsgiLog:
         logging.getLogger("slidelab.http").info(message.rstrip())
 
 
+def _tensorboard(args: argparse.Namespace) -> int:
+    from server.config import default_data_dir
+    from server.training.tensorboard import serve_forever
+
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    return serve_forever(data_dir.resolve(), args.port, args.host)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="slidelab", description=__doc__)
@@ -90,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--open-slides", type=int, default=16, help="slides kept open at once")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
+
+    board = sub.add_parser("tensorboard", help="TensorBoard on the training runs")
+    board.add_argument("--data-dir", help="the data folder given to serve")
+    board.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    board.add_argument("--port", type=int, default=6006)
+    board.set_defaults(func=_tensorboard)
+
+    from server.inference.command import add_parser as add_apply_parser
+
+    add_apply_parser(sub)  # `slidelab apply APP SLIDE... --out DIR`
     return parser
 
 

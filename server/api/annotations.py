@@ -1,7 +1,137 @@
-"""HTTP API for annotations (see DESIGN.md's contract). Filled in by its issue."""
+"""HTTP API for one slide's annotations: read, edit, undo/redo, import/export, masks.
+
+Labels are one GeoJSON Feature per class (`class-<id>`), ROIs one per ROI (`roi-<id>`),
+in level-0 pixels; every change answers with the version, undo state and the changed
+features, committed before the answer (see server/annotations/service.py).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+
+from flask import Blueprint, Response, jsonify, request
+
+from server.annotations.edits import parse_client_id
+from server.annotations.masks import encode_png, encode_tiff
+from server.annotations.service import AnnotationService
+from server.api.slides import readable_slide
+from server.context import Context, current_context
+from server.errors import ApiError
+from server.events import register_watch
+from server.jobs import compute
 
 bp = Blueprint("annotations", __name__)
+
+
+def init(ctx: Context) -> None:
+    """Create the tables, register the service and the `watch {slide_id}` room."""
+    service = AnnotationService(ctx)
+    ctx.services["annotations"] = service
+    register_watch("slide_id", "slide", service.replay)
+
+
+def _service() -> AnnotationService:
+    return current_context().services["annotations"]
+
+
+def _json_text(text: str) -> Response:
+    return Response(text, mimetype="application/json")
+
+
+def _json_body(message: str) -> object:
+    """The parsed JSON body; 413 when over the size limit, 400 when not JSON."""
+    request.get_data(cache=True)  # raises 413 (RequestEntityTooLarge) before parsing
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, message)
+    return body
+
+
+def _optional_body() -> dict:
+    body = request.get_json(silent=True) if request.get_data(cache=True) else None
+    return body if isinstance(body, dict) else {}
+
+
+@bp.get("/api/slides/<slide_id>/annotations")
+def get_annotations(slide_id: str):
+    """The slide's labels and ROIs as a GeoJSON FeatureCollection (+ version, undo state)."""
+    return _json_text(_service().collection(readable_slide(slide_id)))
+
+
+@bp.post("/api/slides/<slide_id>/annotations/edits")
+def post_edit(slide_id: str):
+    """Apply a brush/eraser/polygon/roi edit; answered after it is committed."""
+    entry = readable_slide(slide_id)
+    body = _json_body("The edit must be JSON")
+    return _json_text(_service().edit(entry, body))
+
+
+@bp.delete("/api/slides/<slide_id>/rois/<int:roi_id>")
+def delete_roi(slide_id: str, roi_id: int):
+    """Remove one ROI."""
+    entry = readable_slide(slide_id)
+    client_id = parse_client_id(_optional_body().get("client_id") or request.args.get("client_id"))
+    return _json_text(_service().delete_roi(entry, roi_id, client_id))
+
+
+@bp.post("/api/slides/<slide_id>/annotations/undo")
+def undo(slide_id: str):
+    """Revert the newest change of this slide (409 when there is none)."""
+    entry = readable_slide(slide_id)
+    return _json_text(_service().undo(entry, parse_client_id(_optional_body().get("client_id"))))
+
+
+@bp.post("/api/slides/<slide_id>/annotations/redo")
+def redo(slide_id: str):
+    """Re-apply the newest undone change (409 when there is none)."""
+    entry = readable_slide(slide_id)
+    client_id = parse_client_id(_optional_body().get("client_id"))
+    return _json_text(_service().undo(entry, client_id, redo=True))
+
+
+@bp.put("/api/slides/<slide_id>/annotations")
+def put_annotations(slide_id: str):
+    """Replace all labels and ROIs from GeoJSON (QuPath accepted); creates missing classes."""
+    entry = readable_slide(slide_id)
+    doc = _json_body("The body must be GeoJSON (a FeatureCollection)")
+    client_id = parse_client_id(request.args.get("client_id"))
+    return _json_text(_service().replace(entry, doc, client_id))
+
+
+@bp.get("/api/slides/<slide_id>/annotations/export.geojson")
+def export_geojson(slide_id: str):
+    """QuPath-importable GeoJSON of the labels (one feature per class) and ROIs."""
+    entry = readable_slide(slide_id)
+    response = _json_text(_service().export_geojson(entry))
+    stem = entry.name.rsplit(".", 1)[0]
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-annotations.geojson"'
+    return response
+
+
+@bp.get("/api/slides/<slide_id>/annotations/mask.<fmt>")
+def export_mask(slide_id: str, fmt: str):
+    """uint8 label mask (PNG or TIFF) at `downsample`; pixel = class position + 1."""
+    if fmt not in ("png", "tiff", "tif"):
+        raise ApiError(404, f"Unknown mask format '{fmt}'", hint="Use mask.png or mask.tiff.")
+    entry = readable_slide(slide_id)
+    try:
+        downsample = float(request.args.get("downsample", 1))
+    except ValueError as exc:
+        raise ApiError(400, "downsample must be a number") from exc
+    mask, legend = _service().mask(entry, downsample)
+    if fmt == "png":
+        data, mimetype = compute(encode_png, mask), "image/png"
+    else:
+        data, mimetype = compute(encode_tiff, mask, entry.info.mpp, downsample), "image/tiff"
+    response = Response(data, mimetype=mimetype)
+    response.headers["X-Slidelab-Legend"] = json.dumps(legend)
+    stem = entry.name.rsplit(".", 1)[0]
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-mask.{fmt}"'
+    response.headers["Access-Control-Expose-Headers"] = "X-Slidelab-Legend"
+    return response
+
+
+@bp.get("/api/slides/<slide_id>/annotations/summary")
+def summary(slide_id: str):
+    """Labelled area per class (px² and µm²) and the ROI count."""
+    return jsonify(_service().summary(readable_slide(slide_id)))

@@ -1,7 +1,109 @@
-"""HTTP API for apps (see DESIGN.md's contract). Filled in by its issue."""
+"""HTTP API for apps: list, details, rename, delete, export and import as one file."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, jsonify, request, send_file
+
+from server import apps
+from server.context import current_context
+from server.errors import ApiError
+from server.jobs import compute
 
 bp = Blueprint("apps", __name__)
+
+MAX_IMPORT_BYTES = apps.MAX_WEIGHTS_BYTES + apps.MAX_CONFIG_BYTES
+HIDDEN = ("format", "version")
+
+
+def _data_dir() -> Path:
+    return Path(current_context().config.data_dir)
+
+
+def summary(config: dict) -> dict:
+    """The API form of an app: its config without the file-format fields."""
+    return {k: v for k, v in config.items() if k not in HIDDEN}
+
+
+def _config(app_id: str) -> dict:
+    try:
+        return compute(apps.load_app_config, _data_dir(), app_id)
+    except apps.AppNotFound as exc:
+        raise ApiError(404, "App not found") from exc
+    except (apps.AppInvalid, ValueError) as exc:
+        raise ApiError(409, f"The app file is damaged: {exc}") from exc
+
+
+@bp.get("/api/apps")
+def list_apps():
+    """Every app, newest first."""
+    return jsonify([summary(c) for c in compute(apps.list_apps, _data_dir())])
+
+
+@bp.get("/api/apps/<app_id>")
+def get_app(app_id: str):
+    """One app's details."""
+    return jsonify(summary(_config(app_id)))
+
+
+@bp.patch("/api/apps/<app_id>")
+def rename_app(app_id: str):
+    """Rename: {name}."""
+    _config(app_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "name" not in body:
+        raise ApiError(400, "Expected {name}")
+    try:
+        config = compute(apps.rename_app, _data_dir(), app_id, body["name"])
+    except apps.AppInvalid as exc:
+        raise ApiError(400, str(exc)) from exc
+    return jsonify(summary(config))
+
+
+@bp.delete("/api/apps/<app_id>")
+def delete_app(app_id: str):
+    """Delete an app (results made with it keep their classes and stay viewable)."""
+    _config(app_id)
+    compute(apps.delete_app, _data_dir(), app_id)
+    return jsonify({"deleted": app_id})
+
+
+@bp.get("/api/apps/<app_id>/export")
+def export_app(app_id: str):
+    """The app as one `.slidelab-app` zip (app.json + model.safetensors)."""
+    config = _config(app_id)
+    tmp = tempfile.NamedTemporaryFile(suffix=apps.APP_FILE_SUFFIX, delete=False)  # noqa: SIM115
+    tmp.close()
+    path = Path(tmp.name)
+    compute(apps.export_app, _data_dir(), app_id, path)
+    name = "".join(ch if ch.isalnum() or ch in "-_ ." else "_" for ch in config["name"]).strip()
+    response = send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"{name or app_id}{apps.APP_FILE_SUFFIX}",
+    )
+    response.call_on_close(lambda: path.unlink(missing_ok=True))
+    return response
+
+
+@bp.post("/api/apps/import")
+def import_app():
+    """Import an exported app (multipart field `file`) → 201 the new app."""
+    request.max_content_length = MAX_IMPORT_BYTES
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(400, "Send the app file as multipart field 'file'")
+    tmp = tempfile.NamedTemporaryFile(suffix=apps.APP_FILE_SUFFIX, delete=False)  # noqa: SIM115
+    tmp.close()
+    path = Path(tmp.name)
+    try:
+        upload.save(path)
+        config = compute(apps.import_app, _data_dir(), path)
+    except apps.AppInvalid as exc:
+        raise ApiError(400, f"Not a valid slidelab app: {exc}") from exc
+    finally:
+        path.unlink(missing_ok=True)
+    return jsonify(summary(config)), 201

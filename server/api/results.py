@@ -1,7 +1,138 @@
-"""HTTP API for results (see DESIGN.md's contract). Filled in by its issue."""
+"""HTTP API for inference: start (and live preview), results, overlay tiles, stats, exports.
+
+See docs in /tmp/api-training-inference.md (mirrored in docs/architecture.md): results
+are `{id, state, progress, eta_s, app_id, slide_id, region, classes, error, created}`;
+the overlay is a Deep Zoom source with the slide's own geometry, PNG tiles rendered at
+`?threshold=T` (0..1) in `mode=classes|heatmap` (`class=<index>` for the heat map).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from server.context import Context, current_context
+from server.errors import ApiError
+from server.events import register_watch
+from server.inference.service import InferenceService
+from server.inference.thresholds import parse_threshold
 
 bp = Blueprint("results", __name__)
+
+MODES = ("classes", "heatmap")
+
+
+def init(ctx: Context) -> None:
+    """Register the inference service and the `watch {result_id}` room."""
+    service = InferenceService(ctx)
+    ctx.services["inference"] = service
+    register_watch("result_id", "result", service.replay)
+
+
+def _service() -> InferenceService:
+    return current_context().services["inference"]
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Expected a JSON object")
+    return body
+
+
+def _threshold() -> float:
+    try:
+        return parse_threshold(request.args.get("threshold"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc), "Use a value from 0 to 1, e.g. 0.5 for 50%.") from exc
+
+
+@bp.post("/api/inference")
+def start_inference():
+    """Queue one slide (`slide_id`) or several (`slide_ids`) → 201 {result_id(s)}."""
+    body = _body()
+    service = _service()
+    region = body.get("region")
+    if "slide_ids" in body:
+        slide_ids = body["slide_ids"]
+        if not isinstance(slide_ids, list) or not slide_ids:
+            raise ApiError(400, "slide_ids must be a non-empty list")
+        for slide_id in slide_ids:  # check all before queueing any
+            service._slide(slide_id)
+        ids = [service.submit(body.get("app_id"), s, region) for s in slide_ids]
+        return jsonify({"result_ids": ids}), 201
+    return jsonify(
+        {"result_id": service.submit(body.get("app_id"), body.get("slide_id"), region)}
+    ), 201
+
+
+@bp.post("/api/preview")
+def start_preview():
+    """Run a training run's current weights on a view → {result_id} (re-used per run+slide)."""
+    body = _body()
+    rid = _service().preview(body.get("run_id"), body.get("slide_id"), body.get("bbox"))
+    return jsonify({"result_id": rid})
+
+
+@bp.get("/api/results")
+def list_results():
+    """Results, newest first; `slide_id` filters, `preview=1` includes live previews."""
+    service = _service()
+    rows = service.table.list(request.args.get("slide_id"), request.args.get("preview") == "1")
+    return jsonify([service.describe(r) for r in rows])
+
+
+@bp.get("/api/results/<rid>")
+def get_result(rid: str):
+    """One result."""
+    service = _service()
+    return jsonify(service.describe(service.get(rid)))
+
+
+@bp.post("/api/results/<rid>/cancel")
+def cancel_result(rid: str):
+    """Cancel a queued or running result."""
+    service = _service()
+    return jsonify(service.describe(service.cancel(rid)))
+
+
+@bp.delete("/api/results/<rid>")
+def delete_result(rid: str):
+    """Delete a result and its files."""
+    _service().delete(rid)
+    return jsonify({"deleted": rid})
+
+
+@bp.get("/api/results/<rid>/stats")
+def result_stats(rid: str):
+    """Areas per class at `threshold`."""
+    return jsonify(_service().stats(rid, _threshold()))
+
+
+@bp.get("/api/results/<rid>/export.<kind>")
+def result_export(rid: str, kind: str):
+    """GeoJSON, label TIFF or CSV at `threshold`, as an attachment."""
+    path, name, mimetype = _service().export(rid, kind, _threshold())
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name)
+
+
+@bp.get("/results/<rid>.dzi")
+def overlay_dzi(rid: str):
+    """The overlay's Deep Zoom descriptor."""
+    return Response(_service().dzi(rid), mimetype="application/xml")
+
+
+@bp.get("/results/<rid>_files/<int:level>/<int:col>_<int:row>.png")
+def overlay_tile(rid: str, level: int, col: int, row: int):
+    """One RGBA PNG overlay tile at `threshold`, `mode`, `class`."""
+    threshold = _threshold()
+    mode = request.args.get("mode", "classes")
+    if mode not in MODES:
+        raise ApiError(400, f"mode must be one of {', '.join(MODES)}")
+    try:
+        cls = int(request.args.get("class", 0))
+    except ValueError as exc:
+        raise ApiError(400, "class must be a class index") from exc
+    png, cacheable = _service().tile(rid, level, col, row, threshold, mode, cls)
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600" if cacheable else "no-store"
+    return response

@@ -42,3 +42,8 @@ export async function sendJson<T>(method: string, path: string, body?: unknown):
   });
   return parse<T>(response);
 }
+
+/** POST a multipart form (file uploads) and parse the JSON answer. */
+export async function sendForm<T>(path: string, form: FormData): Promise<T> {
+  return parse<T>(await fetch(path, { method: "POST", credentials: "same-origin", body: form }));
+}

@@ -22,6 +22,15 @@ export interface LabelClass {
   id: number;
   name: string;
   color: string;
+  /** Display order (0-based); the label mask value is position + 1. */
+  position?: number;
+}
+
+/** A region of interest drawn on the open slide (level-0 pixels). */
+export interface RoiInfo {
+  id: number;
+  /** [x, y, width, height] of its bounding box. */
+  bbox: [number, number, number, number];
 }
 
 export interface AppEvents extends Record<string, unknown> {
@@ -31,6 +40,8 @@ export interface AppEvents extends Record<string, unknown> {
   "classes:changed": LabelClass[];
   /** Annotations of a slide changed (local or remote edit). */
   "annotations:changed": { slideId: string };
+  /** Apps were added (a run finished), renamed, imported or deleted. */
+  "apps:changed": { appId?: string | null };
 }
 
 export interface AppContext {
@@ -42,4 +53,8 @@ export interface AppContext {
   viewer(): OpenSeadragon.Viewer | null;
   /** The label classes, in display order. */
   classes(): LabelClass[];
+  /** The regions of interest drawn on the open slide. */
+  rois(): RoiInfo[];
+  /** Visible part of the open slide as [x, y, width, height] in level-0 pixels, or null. */
+  visibleRegion(): [number, number, number, number] | null;
 }

@@ -2,7 +2,7 @@
 
 import { io, type Socket } from "socket.io-client";
 
-export type ConnectionState = "connecting" | "connected" | "disconnected";
+export type ConnectionState = "connecting" | "connected" | "disconnected" | "reconnecting";
 
 /** Connect to the server that served the page (the token travels in the HttpOnly cookie). */
 export function connectSocket(onState: (state: ConnectionState) => void): Socket {
@@ -11,6 +11,6 @@ export function connectSocket(onState: (state: ConnectionState) => void): Socket
   onState("connecting");
   socket.on("connect", () => onState("connected"));
   socket.on("disconnect", () => onState("disconnected"));
-  socket.io.on("reconnect_attempt", () => onState("connecting"));
+  socket.io.on("reconnect_attempt", () => onState("reconnecting"));
   return socket;
 }

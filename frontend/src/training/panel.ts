@@ -1,9 +1,395 @@
 // Training panel (issue "Training deep-learning apps"): mounted by main.ts.
+//
+// Shows one run at a time (the active one on load, else the newest), follows it over
+// Socket.IO, and offers the controls its state allows.
 
+import { ApiError, getJson, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
+import { showError, toast } from "../core/toast";
+import { AdvancedDialog } from "./advanced";
+import { ConvergenceChart } from "./chart";
+import type { ChartView, Metric } from "./chartdata";
+import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls";
+import { h, select } from "./dom";
+import { BasicForm } from "./form";
+import { formatEta, formatMetric, formatSpeed } from "./format";
+import { mergePoints } from "./history";
+import { LivePreview } from "./preview";
+import { normaliseFieldName } from "./settings";
+import { TargetPicker } from "./targets";
+import { tensorBoardControl } from "./tensorboard";
+import "./training.css";
+import type { HistoryPoint, IterationEvent, JobError, Run, RunState, StateEvent, TrainingOptions } from "./types";
+import { RunWatcher } from "./watch";
+
+type Action = "pause" | "resume" | "stop" | "continue";
+
+/** "U-Net (Default) · stopped · 14:03" for the run list. */
+function runLabel(run: Run, architecture: string): string {
+  const created = typeof run.created === "number" ? new Date(run.created * 1000) : run.created ? new Date(run.created) : null;
+  const when = created && !Number.isNaN(created.getTime()) ? ` · ${created.toLocaleString([], { dateStyle: "short", timeStyle: "short" })}` : "";
+  return `${architecture.replace(/ \(Default\)$/, "")} · ${run.state}${when}`;
+}
 
 /** Build the training panel inside `root`. */
 export function mountTrainingPanel(root: HTMLElement, app: AppContext): void {
-  void app;
   root.dataset.panel = "training";
+  root.classList.add("tr-panel");
+  root.replaceChildren(h("h2", { class: "tr-title" }, "Training"), h("p", { class: "tr-loading" }, "Loading…"));
+  getJson<TrainingOptions>("/api/training/options").then(
+    (options) => new TrainingPanel(root, app, options),
+    (error) => {
+      root.querySelector(".tr-loading")!.textContent = `Training is not available: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    },
+  );
+}
+
+class TrainingPanel {
+  private run: Run | null = null;
+  private points: HistoryPoint[] = [];
+  private busy = false;
+  private chartQueued = false;
+  private readonly form: BasicForm;
+  private readonly targets: TargetPicker;
+  private readonly advanced: AdvancedDialog;
+  private readonly chart: ConvergenceChart;
+  private readonly watcher: RunWatcher;
+  private readonly preview: LivePreview;
+  private readonly buttons: Record<keyof ButtonStates, HTMLButtonElement>;
+  private readonly badge = h("span", { class: "tr-badge", "data-state": "idle" }, "idle");
+  private readonly archName = h("span", { class: "tr-arch-name" });
+  private readonly current = h("span", { class: "tr-current" });
+  private readonly speed = h("div", { class: "tr-speed" });
+  private readonly errorBox = h("div", { class: "tr-error", role: "alert", hidden: true });
+  private readonly runSelect = h("select", { class: "tr-runs", "aria-label": "Run" });
+  private readonly metric: HTMLSelectElement;
+  private readonly smoothing = h("input", { type: "range", min: "0", max: "0.99", step: "0.01", class: "tr-smoothing" });
+  private readonly log = h("input", { type: "checkbox", class: "tr-log" });
+  private readonly previewToggle = h("input", { type: "checkbox", class: "tr-preview-toggle" });
+  private readonly previewStatus = h("span", { class: "tr-preview-status" });
+  private readonly chartBox: HTMLElement;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly app: AppContext,
+    options: TrainingOptions,
+  ) {
+    this.form = new BasicForm(options);
+    this.targets = new TargetPicker(app);
+    this.advanced = new AdvancedDialog(options, () => this.targets.chosen(), () => this.form.architecture.value);
+    this.buttons = {
+      train: h("button", { type: "button", class: "tr-train primary" }, "Train"),
+      pause: h("button", { type: "button", class: "tr-pause" }, "Pause"),
+      resume: h("button", { type: "button", class: "tr-resume" }, "Resume"),
+      stop: h("button", { type: "button", class: "tr-stop" }, "Stop"),
+      continue: h("button", { type: "button", class: "tr-continue" }, "Continue"),
+    };
+    this.metric = select(
+      [
+        ["loss", "Loss"],
+        ["error_rate", "Error rate (%)"],
+      ],
+      "loss",
+      { class: "tr-metric", "aria-label": "Curve" },
+    );
+    this.smoothing.value = "0.6";
+    const chartHost = h("div", { class: "tr-chart" });
+    this.chartBox = h("div", { class: "tr-chart-box" }, this.chartControls(), chartHost);
+    this.render(options);
+    this.chart = new ConvergenceChart(chartHost, this.view());
+    this.watcher = new RunWatcher(app.socket, {
+      history: (e) => {
+        this.points = e.history ?? [];
+        this.applyRun({ state: e.state, iteration: e.iteration, iterations: e.iterations, settings: e.settings });
+        this.drawChart();
+      },
+      iteration: (e) => this.onIteration(e),
+      state: (e) => this.onState(e),
+      error: (e) => this.showJobError(e),
+    });
+    this.preview = new LivePreview(
+      app,
+      () => this.run?.id ?? null,
+      () => this.run?.state === "running",
+      (text) => (this.previewStatus.textContent = text),
+      (loaded, resultId) => {
+        root.dataset.preview = resultId ?? "";
+        root.dataset.previewLoaded = String(loaded);
+      },
+    );
+    this.bind();
+    this.updateStatus();
+    void this.loadRuns(true);
+  }
+
+  private view(): ChartView {
+    return {
+      metric: this.metric.value as Metric,
+      smoothing: Number(this.smoothing.value),
+      log: this.log.checked,
+    };
+  }
+
+  private chartControls(): HTMLElement {
+    return h(
+      "div",
+      { class: "tr-chart-controls" },
+      this.metric,
+      h("label", { class: "tr-inline-label" }, "smoothing ", this.smoothing),
+      h("label", { class: "tr-inline-label" }, this.log, " log"),
+    );
+  }
+
+  private render(options: TrainingOptions): void {
+    const advancedButton = h("button", { type: "button", class: "tr-advanced" }, "Advanced settings…");
+    advancedButton.addEventListener("click", () => this.advanced.open());
+    const b = this.buttons;
+    this.root.replaceChildren(
+      h("h2", { class: "tr-title" }, "Training", h("small", { class: "tr-device" }, ` on ${options.device.toUpperCase()}`)),
+      h("div", { class: "tr-headline" }, this.archName, this.current, this.badge),
+      this.form.element,
+      this.targets.element,
+      h("div", { class: "tr-buttons" }, b.train, b.pause, b.resume, b.stop, b.continue, advancedButton),
+      this.errorBox,
+      this.speed,
+      this.chartBox,
+      h(
+        "div",
+        { class: "tr-footer" },
+        h("label", { class: "tr-inline-label" }, this.previewToggle, " live preview"),
+        this.previewStatus,
+        tensorBoardControl(),
+        h("label", { class: "tr-inline-label" }, "run ", this.runSelect),
+      ),
+    );
+  }
+
+  private bind(): void {
+    this.buttons.train.addEventListener("click", () => void this.train());
+    for (const action of ["pause", "resume", "stop", "continue"] as Action[]) {
+      this.buttons[action].addEventListener("click", () => void this.control(action));
+    }
+    for (const el of [this.metric, this.smoothing, this.log]) {
+      el.addEventListener("input", () => this.chart.setView(this.view()));
+    }
+    this.previewToggle.addEventListener("change", () => this.preview.setEnabled(this.previewToggle.checked));
+    this.runSelect.addEventListener("change", () => void this.showRun(this.runSelect.value));
+  }
+
+  /** Load the run list; on first load show the active run, else the newest. */
+  private async loadRuns(pick: boolean): Promise<void> {
+    let runs: Run[];
+    try {
+      runs = await getJson<Run[]>("/api/training");
+    } catch {
+      return;
+    }
+    const shown = this.run?.id ?? "";
+    this.runSelect.replaceChildren(
+      h("option", { value: "" }, "—"),
+      ...runs.map((r) => h("option", { value: r.id }, runLabel(r, this.form.architectureLabel(String(r.settings?.architecture ?? ""))))),
+    );
+    this.runSelect.value = shown;
+    if (pick && !this.run && runs.length) {
+      const chosen = runs.find((r) => isActive(r.state)) ?? runs[0];
+      await this.showRun(String(chosen.id));
+    }
+  }
+
+  /** Follow run `id`: draw its history and its live iterations. */
+  private async showRun(id: string): Promise<void> {
+    if (!id) return;
+    this.run = { id, state: "queued", settings: {}, iteration: 0 };
+    this.points = [];
+    this.runSelect.value = id;
+    this.watcher.watch(id);
+    try {
+      const run = await getJson<Run>(`/api/training/${encodeURIComponent(id)}`);
+      if (this.run?.id !== id) return;
+      this.points = mergePoints(run.history ?? [], this.points).points;
+      this.applyRun(run);
+      if (isActive(run.state)) this.form.load(run.settings);
+      this.drawChart();
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  private applyRun(update: Partial<Run>): void {
+    if (!this.run) return;
+    const defined = Object.fromEntries(Object.entries(update).filter(([, v]) => v !== undefined));
+    this.run = { ...this.run, ...defined, id: this.run.id };
+    if (update.error) this.showJobError(update.error);
+    else if (update.state && update.state !== "failed") this.hideError();
+    this.updateStatus();
+  }
+
+  private onIteration(e: IterationEvent): void {
+    const incoming = e.points?.length
+      ? e.points
+      : [{ iteration: e.iteration, loss: e.loss, error_rate: e.error_rate, lr: e.lr }];
+    const merged = mergePoints(this.points, incoming);
+    this.points = merged.points;
+    if (merged.gap) this.watcher.rejoin();
+    const state: RunState | undefined = this.run?.state === "queued" ? "running" : undefined;
+    this.applyRun({ iteration: e.iteration, it_per_s: e.it_per_s, eta_s: e.eta_s, state });
+    this.drawChart();
+  }
+
+  private onState(e: StateEvent): void {
+    const previous = this.run?.state;
+    this.applyRun({ state: e.state, iteration: e.iteration, app_id: e.app_id, error: e.error ?? undefined });
+    if (e.app_id && (e.state === "stopped" || e.state === "completed")) {
+      this.app.bus.emit("apps:changed", { appId: e.app_id });
+      if (previous !== e.state) toast(`Training ${e.state}: the app is ready to apply.`);
+    }
+    if (e.state === "running" && (previous === "stopped" || previous === "interrupted")) this.watcher.rejoin();
+    void this.loadRuns(false);
+  }
+
+  private showJobError(error: JobError): void {
+    this.errorBox.replaceChildren(h("strong", {}, error.message));
+    if (error.hint) this.errorBox.append(h("div", { class: "tr-hint" }, error.hint));
+    this.errorBox.hidden = false;
+  }
+
+  private hideError(): void {
+    this.errorBox.hidden = true;
+    this.errorBox.replaceChildren();
+  }
+
+  private drawChart(): void {
+    if (this.chartQueued) return;
+    this.chartQueued = true;
+    requestAnimationFrame(() => {
+      this.chartQueued = false;
+      this.chart.setPoints(this.points);
+    });
+  }
+
+  private updateStatus(): void {
+    const run = this.run;
+    const state = run?.state ?? null;
+    const enabled = buttonsFor(state, this.busy);
+    for (const [name, button] of Object.entries(this.buttons)) button.disabled = !enabled[name as keyof ButtonStates];
+    this.buttons.continue.title =
+      state === "completed"
+        ? "Train as many more iterations as the Iterations box says"
+        : "Go on from the last checkpoint";
+    this.badge.textContent = stateLabel(state);
+    this.badge.dataset.state = state ?? "idle";
+    this.root.dataset.state = state ?? "idle";
+    this.root.dataset.iteration = String(run?.iteration ?? 0);
+    this.chartBox.hidden = !run;
+    this.form.setDisabled(isActive(state));
+    this.archName.textContent = this.form.architectureLabel(
+      (run?.settings?.architecture as string | undefined) ?? null,
+    );
+    const last = this.points[this.points.length - 1];
+    if (run) {
+      const of = run.iterations ? ` / ${run.iterations}` : "";
+      this.current.textContent =
+        `iteration ${run.iteration ?? 0}${of}` +
+        (last ? ` · loss ${formatMetric("loss", last.loss)} · error ${formatMetric("error_rate", last.error_rate)}` : "");
+    } else this.current.textContent = "";
+    this.speed.hidden = state !== "running";
+    this.speed.textContent = run ? `${formatSpeed(run.it_per_s)} · ETA ${formatEta(run.eta_s)}` : "";
+  }
+
+  private async train(): Promise<void> {
+    this.form.clearErrors();
+    this.advanced.clearErrors();
+    this.hideError();
+    const basic = this.form.collect();
+    const advanced = this.advanced.collect();
+    const local = { ...advanced.errors, ...basic.errors };
+    if (this.targets.slideIds().length === 0) local.slides = "Choose at least one slide to train on.";
+    if (this.targets.classIds().length < 2) local.classes = "Choose at least two classes to tell apart.";
+    if (Object.keys(local).length) {
+      this.showFieldErrors(local);
+      return;
+    }
+    await this.withBusy(async () => {
+      try {
+        const answer = await sendJson<{ run_id: string; state: RunState }>("POST", "/api/training", {
+          slides: this.targets.slideIds(),
+          classes: this.targets.classIds(),
+          settings: { ...advanced.settings, ...basic.settings },
+        });
+        const id = String(answer.run_id);
+        this.run = { id, state: answer.state ?? "queued", settings: basic.settings, iteration: 0 };
+        this.points = [];
+        this.drawChart();
+        this.watcher.watch(id);
+        await this.loadRuns(false);
+      } catch (error) {
+        const fields = error instanceof ApiError ? (error.body as { fields?: Record<string, string> })?.fields : undefined;
+        if (fields && Object.keys(fields).length) this.showFieldErrors(fields, (error as ApiError).message);
+        else this.showRequestError(error);
+      }
+    });
+  }
+
+  private async control(action: Action): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    await this.withBusy(async () => {
+      try {
+        const answer = await sendJson<Run>(
+          "POST",
+          `/api/training/${encodeURIComponent(run.id)}/${action}`,
+          this.controlBody(action, run),
+        );
+        if (this.run?.id === run.id) this.applyRun({ ...answer, history: undefined });
+        if (action === "continue") this.watcher.rejoin();
+      } catch (error) {
+        this.showRequestError(error);
+      }
+    });
+  }
+
+  /** Continue of a run that did all its iterations trains the Iterations field's number more. */
+  private controlBody(action: Action, run: Run): { iterations: number } | undefined {
+    if (action !== "continue") return undefined;
+    const done = run.iterations !== undefined && run.iteration >= run.iterations;
+    const more = Number(this.form.collect().settings.iterations);
+    return run.state === "completed" || done ? { iterations: more > 0 ? Math.round(more) : 100 } : undefined;
+  }
+
+  private async withBusy(work: () => Promise<void>): Promise<void> {
+    this.busy = true;
+    this.updateStatus();
+    try {
+      await work();
+    } finally {
+      this.busy = false;
+      this.updateStatus();
+    }
+  }
+
+  private showRequestError(error: unknown): void {
+    if (error instanceof ApiError) this.showJobError({ message: error.message, hint: error.hint });
+    else this.showJobError({ message: error instanceof Error ? error.message : String(error) });
+    showError(error);
+  }
+
+  private showFieldErrors(fields: Record<string, string>, message?: string): void {
+    const normalised = Object.fromEntries(Object.entries(fields).map(([k, v]) => [normaliseFieldName(k), v]));
+    const rest = this.form.showErrors(normalised);
+    const advanced = rest.filter((name) => this.advanced.holds(name));
+    const unknown = this.advanced.showErrors(Object.fromEntries(advanced.map((n) => [n, normalised[n]])));
+    const general = rest.filter((n) => !advanced.includes(n)).concat(unknown);
+    if (general.length || message) {
+      this.showJobError({
+        message: message ?? "Some settings need attention.",
+        hint: general.map((n) => normalised[n]).join(" ") || undefined,
+      });
+    }
+    if (advanced.length) {
+      this.advanced.showGeneral("Please correct the marked settings.");
+      this.advanced.open();
+    }
+  }
 }

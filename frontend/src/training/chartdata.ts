@@ -1,0 +1,47 @@
+// Turning the run history into the columns the convergence chart draws.
+
+import { ema } from "./smoothing";
+import { errorPercent } from "./format";
+import type { HistoryPoint } from "./types";
+
+export type Metric = "loss" | "error_rate";
+
+export interface ChartView {
+  metric: Metric;
+  /** EMA weight 0..0.99. */
+  smoothing: number;
+  log: boolean;
+}
+
+/** x = iteration; raw, smoothed, validation. */
+export type ChartColumns = [number[], (number | null)[], (number | null)[], (number | null)[]];
+
+function metricValue(point: HistoryPoint, metric: Metric, validation: boolean): number | null {
+  const raw = validation
+    ? metric === "loss"
+      ? point.val_loss
+      : point.val_error_rate
+    : point[metric];
+  if (raw === null || raw === undefined || !Number.isFinite(raw)) return null;
+  return metric === "error_rate" ? errorPercent(raw) : raw;
+}
+
+/** A log axis cannot show zero or negative values: they become gaps. */
+function forLog(values: (number | null)[], log: boolean): (number | null)[] {
+  return log ? values.map((v) => (v !== null && v > 0 ? v : null)) : values;
+}
+
+/** The chart's columns for `points` as the user chose to see them. */
+export function chartColumns(points: readonly HistoryPoint[], view: ChartView): ChartColumns {
+  const xs = points.map((p) => p.iteration);
+  const raw = points.map((p) => metricValue(p, view.metric, false));
+  const val = points.map((p) => metricValue(p, view.metric, true));
+  return [xs, forLog(raw, view.log), forLog(ema(raw, view.smoothing), view.log), forLog(val, view.log)];
+}
+
+/** True when any point carries a validation value. */
+export function hasValidation(points: readonly HistoryPoint[]): boolean {
+  return points.some(
+    (p) => (p.val_loss !== null && p.val_loss !== undefined) || (p.val_error_rate !== null && p.val_error_rate !== undefined),
+  );
+}

@@ -1,0 +1,1 @@
+"""Label classes and per-slide annotations: shapely geometry kept in SQLite."""

@@ -1,0 +1,389 @@
+"""The annotation service: edits, undo/redo, import, class deletes, serialised per slide.
+
+Every change of a slide runs under that slide's semaphore (read, compute, write), so
+two clients' edits never interleave. Shapely work runs in `compute` threads; the
+store is read and written by the greenlet, and the change is committed before the
+answer is built (answers.py assembles it from cached per-piece GeoJSON text).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+
+from eventlet.semaphore import Semaphore
+from shapely.geometry.base import BaseGeometry
+
+from server.annotations import classes, history
+from server.annotations import repository as repo
+from server.annotations.answers import answer_text, json_bool, label_feature, roi_feature, um2
+from server.annotations.cache import LabelTextCache, coords_texts
+from server.annotations.edits import paint, roi_pieces, tool_shape, validate_edit
+from server.annotations.geojson import ImportedLabels, export_collection, parse_collection
+from server.annotations.geometry import (
+    GeometryError,
+    Piece,
+    TooManyPoints,
+    make_piece,
+    split_into_cells,
+)
+from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size, rasterise
+from server.annotations.repository import CellChange
+from server.context import Context
+from server.errors import ApiError
+from server.events import room
+from server.jobs import compute, spawn
+from server.slides.library import SlideEntry
+
+log = logging.getLogger(__name__)
+
+# Above this size an `annotations:changed` event says "reload" (features null) instead of
+# carrying the geometry, so the event loop never parses megabytes to forward one edit.
+MAX_EVENT_FEATURES_BYTES = 256_000
+
+
+@dataclass
+class Changes:
+    """What one change touched: classes and ROIs whose features the answer must carry."""
+
+    class_ids: set[int] = field(default_factory=set)
+    roi_ids: list[int] = field(default_factory=list)
+
+
+def ensure_schema(store) -> None:
+    """All annotation tables."""
+    repo.ensure_schema(store)
+    history.ensure_schema(store)
+
+
+class AnnotationService:
+    """Annotation changes of all slides; registered as ctx.services["annotations"]."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self._locks: dict[str, Semaphore] = {}
+        self.cache = LabelTextCache()
+        ensure_schema(self.store)
+
+    def lock(self, slide_id: str) -> Semaphore:
+        """The semaphore that serialises changes of one slide."""
+        if slide_id not in self._locks:
+            self._locks[slide_id] = Semaphore(1)
+        return self._locks[slide_id]
+
+    # ---- edits ---------------------------------------------------------------------
+
+    def edit(self, entry: SlideEntry, body: object) -> str:
+        """Apply one brush/eraser/polygon/ROI edit; the committed answer as JSON text."""
+        edit = validate_edit(self.store, entry, body)
+        info = entry.info
+        shape = _computed(tool_shape, edit, info.width, info.height)
+        with self.lock(entry.id):
+            if edit.tool == "roi":
+                if shape.is_empty:
+                    raise ApiError(400, "The ROI lies outside the slide")
+                return self._add_rois(entry, shape, edit.client_id)
+            if shape.is_empty:
+                return self._answer(entry, repo.version(self.store, entry.id), Changes())
+            rows = repo.cells_in_bounds(self.store, entry.id, shape.bounds)
+            target = edit.class_id if edit.tool in ("brush", "polygon") else None
+            cells = _computed(paint, rows, shape, target)
+            return self._commit(entry, edit.tool, cells, edit.client_id)
+
+    def _add_rois(self, entry: SlideEntry, shape: BaseGeometry, client_id: str | None) -> str:
+        pieces = compute(roi_pieces, shape)
+        return self._commit(entry, "roi", [], client_id, new_rois=pieces)
+
+    def delete_roi(self, entry: SlideEntry, roi_id: int, client_id: str | None) -> str:
+        """Remove one ROI (an undoable step)."""
+        with self.lock(entry.id):
+            if repo.roi_coords(self.store, entry.id, roi_id) is None:
+                raise ApiError(404, f"ROI {roi_id} not found on this slide")
+            return self._commit(entry, "roi-delete", [], client_id, dead_rois=[roi_id])
+
+    def _commit(
+        self,
+        entry: SlideEntry,
+        action: str,
+        cells: list[CellChange],
+        client_id: str | None,
+        new_rois: list = (),
+        dead_rois: list[int] = (),
+    ) -> str:
+        """Write the changes and their history step in one transaction, then answer."""
+        if not cells and not new_rois and not dead_rois:
+            return self._answer(entry, repo.version(self.store, entry.id), Changes())
+        with self.store.transaction() as conn:
+            cells = _existing_classes_only(conn, cells)
+            written = repo.write_changes(conn, entry.id, cells, new_rois, dead_rois)
+            history.record(conn, entry.id, action, written)
+        self.cache.committed(entry.id, cells, written.version)
+        changes = Changes(
+            {c.class_id for c in cells}, [*written.rois_killed, *written.rois_created]
+        )
+        return self._changed(entry, written.version, changes, client_id)
+
+    # ---- undo / redo ---------------------------------------------------------------
+
+    def undo(self, entry: SlideEntry, client_id: str | None, redo: bool = False) -> str:
+        """Revert the newest step (or re-apply the oldest undone one with redo=True)."""
+        with self.lock(entry.id):
+            step = history.next_step(self.store, entry.id, redo)
+            if step is None:
+                raise ApiError(409, "Nothing to redo" if redo else "Nothing to undo")
+            die, revive = (step.killed, step.created) if redo else (step.created, step.killed)
+            rois_die, rois_revive = (
+                (step.rois_killed, step.rois_created)
+                if redo
+                else (step.rois_created, step.rois_killed)
+            )
+            dying = repo.pieces_by_id(self.store, die)
+            reviving = repo.pieces_by_id(self.store, revive)
+            texts = compute(coords_texts, [r["wkb"] for r in reviving])
+            with self.store.transaction() as conn:
+                # Kill first: a revived piece may take the cell of one that dies.
+                repo.set_live(conn, "annotation_pieces", die, False)
+                repo.set_live(conn, "annotation_pieces", revive, True)
+                repo.set_live(conn, "annotation_rois", rois_die, False)
+                repo.set_live(conn, "annotation_rois", rois_revive, True)
+                history.mark(conn, entry.id, step.seq, undone=not redo)
+                version = repo.bump_version(conn, entry.id)
+            cells = [CellChange(r["class_id"], r["cx"], r["cy"], r["id"], None) for r in dying]
+            cells += [
+                CellChange(r["class_id"], r["cx"], r["cy"], None, Piece(r["wkb"], r["area"], t))
+                for r, t in zip(reviving, texts, strict=True)
+            ]
+            self.cache.committed(entry.id, cells, version)
+            changes = Changes({c.class_id for c in cells}, [*rois_die, *rois_revive])
+            return self._changed(entry, version, changes, client_id)
+
+    # ---- import --------------------------------------------------------------------
+
+    def replace(self, entry: SlideEntry, doc: object, client_id: str | None) -> str:
+        """Replace all labels and ROIs from GeoJSON (one undo step); the new collection."""
+        info = entry.info
+        imported: ImportedLabels = _computed(parse_collection, doc, info.width, info.height)
+        names = list(imported.labels)
+        cut = _computed(_cut_imported, [imported.labels[n] for n in names], imported.rois)
+        with self.lock(entry.id):
+            old = {
+                (r["class_id"], r["cx"], r["cy"]): r["id"]
+                for r in repo.live_rows(self.store, entry.id)
+            }
+            old_rois = [r["id"] for r in repo.rois(self.store, entry.id)]
+            with self.store.transaction() as conn:
+                ids, created = _class_ids(conn, names, imported.colors)
+                new = {ids[n]: pieces for n, pieces in zip(names, cut[0], strict=True)}
+                cells = _replacement(old, new)
+                written = repo.write_changes(conn, entry.id, cells, cut[1], old_rois)
+                history.record(conn, entry.id, "import", written)
+            self.cache.committed(entry.id, cells, written.version)
+        if created:
+            self.ctx.emit("classes:changed", classes.list_classes(self.store))
+        self._emit_changed(entry.id, written.version, client_id, None, [])
+        text = self.collection(entry)
+        if imported.skipped:
+            text = text[:-1] + ',"skipped":' + json.dumps(imported.skipped) + "}"
+        return text
+
+    # ---- classes -------------------------------------------------------------------
+
+    def delete_class(self, class_id: int) -> None:
+        """Delete a class with its labels on every slide; tells everyone."""
+        with self.store.transaction() as conn:
+            slides = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT slide_id FROM annotation_pieces"
+                    " WHERE class_id = ? AND live = 1",
+                    (class_id,),
+                )
+            ]
+            # Cascades to its pieces (live and dead) and to history items naming them.
+            classes.delete_class_rows(conn, class_id)
+            versions = {s: repo.bump_version(conn, s) for s in slides}
+        for slide_id in slides:
+            self.cache.forget(slide_id)
+        self.ctx.emit("classes:changed", classes.list_classes(self.store))
+        for slide_id, version in versions.items():
+            self._emit_changed(slide_id, version, None, None, [f"class-{class_id}"])
+
+    # ---- reading -------------------------------------------------------------------
+
+    def collection(self, entry: SlideEntry) -> str:
+        """GET: the FeatureCollection of labels and ROIs with version and undo state."""
+        labels = self.cache.get(self.store, entry.id)
+        can_undo, can_redo = history.can_undo_redo(self.store, entry.id)
+        features = [
+            text
+            for c in classes.list_classes(self.store)
+            if (text := label_feature(entry, c, labels)) is not None
+        ]
+        features += [roi_feature(r["id"], r["coords"]) for r in repo.rois(self.store, entry.id)]
+        return "".join(
+            [
+                '{"type":"FeatureCollection",',
+                f'"version":{labels.version},"can_undo":{json_bool(can_undo)},',
+                f'"can_redo":{json_bool(can_redo)},"features":[',
+                ",".join(features),
+                "]}",
+            ]
+        )
+
+    def summary(self, entry: SlideEntry) -> dict:
+        """Labelled area per class (px² and µm²) and the number of ROIs."""
+        areas = repo.class_areas(self.store, entry.id)
+        return {
+            "version": repo.version(self.store, entry.id),
+            "classes": [
+                {
+                    "class_id": c["id"],
+                    "name": c["name"],
+                    "area_px": areas.get(c["id"], 0.0),
+                    "area_um2": um2(areas.get(c["id"], 0.0), entry),
+                }
+                for c in classes.list_classes(self.store)
+            ],
+            "rois": len(repo.rois(self.store, entry.id)),
+        }
+
+    def export_geojson(self, entry: SlideEntry) -> str:
+        """A QuPath-importable FeatureCollection: one feature per class, ROIs as "ROI"."""
+        pieces = repo.load_label_pieces(self.store, entry.id)
+        labelled = [c for c in classes.list_classes(self.store) if c["id"] in pieces]
+        rois = [(r["id"], r["wkb"]) for r in repo.rois(self.store, entry.id)]
+        return compute(export_collection, pieces, labelled, rois)
+
+    def mask(self, entry: SlideEntry, downsample: float) -> tuple:
+        """(uint8 mask, legend) at `downsample`; value = class position + 1."""
+        if not 1 <= downsample <= MAX_DOWNSAMPLE:
+            raise ApiError(400, f"downsample must be between 1 and {MAX_DOWNSAMPLE}")
+        cols, rows = mask_size(entry.info.width, entry.info.height, downsample)
+        if cols * rows > MAX_MASK_PIXELS:
+            raise ApiError(
+                400,
+                f"A mask of {cols}×{rows} pixels is too large",
+                hint=f"Choose a larger downsample (at most {MAX_MASK_PIXELS:,} pixels).",
+            )
+        ordered = classes.list_classes(self.store)
+        pieces = repo.load_label_pieces(self.store, entry.id)
+        by_value = {i + 1: pieces[c["id"]] for i, c in enumerate(ordered) if c["id"] in pieces}
+        legend = {
+            str(i + 1): {"id": c["id"], "name": c["name"], "color": c["color"]}
+            for i, c in enumerate(ordered)
+        }
+        info = entry.info
+        return compute(rasterise, by_value, info.width, info.height, downsample), legend
+
+    # ---- answers and events --------------------------------------------------------
+
+    def _features(self, entry: SlideEntry, changes: Changes) -> tuple[list[str], list[str]]:
+        features, removed = [], []
+        labels = self.cache.get(self.store, entry.id) if changes.class_ids else None
+        for class_id in sorted(changes.class_ids):
+            cls = classes.get_class(self.store, class_id)
+            text = label_feature(entry, cls, labels) if cls else None
+            (features.append(text) if text else removed.append(f"class-{class_id}"))
+        for roi_id in changes.roi_ids:
+            coords = repo.roi_coords(self.store, entry.id, roi_id)
+            if coords is None:
+                removed.append(f"roi-{roi_id}")
+            else:
+                features.append(roi_feature(roi_id, coords))
+        return features, removed
+
+    def _answer(self, entry: SlideEntry, version: int, changes: Changes) -> str:
+        features, removed = self._features(entry, changes)
+        return answer_text(self.store, entry.id, version, features, removed)
+
+    def _changed(self, entry: SlideEntry, version: int, changes: Changes, client_id) -> str:
+        """The answer to a committed change; also sent to the slide's room."""
+        features, removed = self._features(entry, changes)
+        size = sum(len(f) for f in features)
+        parsed = (
+            json.loads("[" + ",".join(features) + "]") if size <= MAX_EVENT_FEATURES_BYTES else None
+        )
+        self._emit_changed(entry.id, version, client_id, parsed, removed)
+        return answer_text(self.store, entry.id, version, features, removed)
+
+    def _emit_changed(self, slide_id: str, version: int, client_id, features, removed) -> None:
+        payload = {
+            "slide_id": slide_id,
+            "version": version,
+            "client_id": client_id,
+            "features": features,
+            "removed": removed,
+        }
+        # Sent from its own greenlet so the editor's answer does not wait for the fan-out.
+        spawn(self.ctx.emit, "annotations:changed", payload, room("slide", slide_id))
+
+    def replay(self, ctx: Context, sid: str, slide_id: str) -> None:
+        """On `watch {slide_id}`: tell the client the current version (features null: reload)."""
+        payload = {
+            "slide_id": slide_id,
+            "version": repo.version(self.store, slide_id),
+            "client_id": None,
+            "features": None,
+            "removed": [],
+        }
+        ctx.socketio.emit("annotations:changed", payload, to=sid)
+
+
+# ---- helpers run in the greenlet -----------------------------------------------------
+
+
+def _computed(fn, *args):
+    """`compute`, with geometry problems turned into answers (400, or 413 for size)."""
+    try:
+        return compute(fn, *args)
+    except TooManyPoints as exc:
+        raise ApiError(413, str(exc), hint="Split it into smaller parts.") from exc
+    except GeometryError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def _existing_classes_only(conn: sqlite3.Connection, cells: list[CellChange]) -> list[CellChange]:
+    """Drop changes of classes deleted while the edit was being computed."""
+    existing = {r[0] for r in conn.execute("SELECT id FROM classes")}
+    return [c for c in cells if c.class_id in existing]
+
+
+def _class_ids(conn, names: list[str], colors: dict[str, str | None]) -> tuple[dict, bool]:
+    """Ids of the named classes (case-insensitive), creating the missing ones; any created?"""
+    ids, created = {}, False
+    for name in names:
+        row = conn.execute(
+            "SELECT id FROM classes WHERE name = ? COLLATE NOCASE", (name,)
+        ).fetchone()
+        if row is None:
+            created = True
+        ids[name] = row[0] if row else classes.insert_class(conn, name, colors.get(name))
+    return ids, created
+
+
+def _replacement(old: dict[tuple[int, int, int], int], new: dict[int, dict]) -> list[CellChange]:
+    """Cell changes turning the `old` live pieces (key -> id) into exactly the `new` ones."""
+    changes = [
+        CellChange(class_id, cx, cy, old.get((class_id, cx, cy)), piece)
+        for class_id, pieces in new.items()
+        for (cx, cy), piece in pieces.items()
+    ]
+    written = {(c.class_id, c.cx, c.cy) for c in changes}
+    changes += [
+        CellChange(*key, piece_id, None) for key, piece_id in old.items() if key not in written
+    ]
+    return changes
+
+
+# ---- work run in compute threads -----------------------------------------------------
+
+
+def _cut_imported(labels: list[BaseGeometry], rois: list[BaseGeometry]) -> tuple:
+    """Each imported class geometry as stored cell pieces, and each ROI as a piece."""
+    cells = [
+        {key: make_piece(piece) for key, piece in split_into_cells(geom).items()} for geom in labels
+    ]
+    return cells, [make_piece(r) for r in rois]

@@ -1,0 +1,312 @@
+"""The app store: trained models kept as folders `data_dir/apps/<id>/`.
+
+Each app folder holds `app.json` (what the model is: architecture, classes and colours,
+resolution, normalisation, training summary) and `model.safetensors` (its weights).
+Weights are never pickled, so opening an app cannot run code. A new app is written
+into a temporary folder and renamed into place, so a half-written app is never listed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from server.device import prepare_model
+from server.training.models import IMAGENET_MEAN, IMAGENET_STD, build_model
+
+FORMAT = "slidelab-app"
+VERSION = 1
+CONFIG_NAME = "app.json"
+WEIGHTS_NAME = "model.safetensors"
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+REQUIRED = ("name", "architecture", "encoder", "num_classes", "classes", "mpp", "patch_size")
+
+
+class AppNotFound(KeyError):
+    """No app with that id (or the id is not a valid app id)."""
+
+
+class AppInvalid(ValueError):
+    """An app config that does not describe a usable model."""
+
+
+def apps_dir(data_dir: Path) -> Path:
+    """The folder that holds every app."""
+    return Path(data_dir) / "apps"
+
+
+def app_dir(data_dir: Path, app_id: str) -> Path:
+    """The folder of one app; AppNotFound for ids that could escape the apps folder."""
+    if not isinstance(app_id, str) or not _ID.match(app_id):
+        raise AppNotFound(app_id)
+    return apps_dir(data_dir) / app_id
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 (what `created` holds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def normalize_config(config: dict[str, Any], app_id: str) -> dict[str, Any]:
+    """The full app.json for `config`: format, version, id, defaults; AppInvalid when unusable."""
+    missing = [key for key in REQUIRED if key not in config]
+    if missing:
+        raise AppInvalid(f"app config lacks {', '.join(missing)}")
+    classes = config["classes"]
+    if len(classes) != int(config["num_classes"]) or int(config["num_classes"]) < 2:
+        raise AppInvalid("an app needs one entry in classes per output channel (at least two)")
+    out = {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": app_id,
+        "name": str(config["name"]),
+        "created": config.get("created") or now_iso(),
+        "architecture": config["architecture"],
+        "encoder": config["encoder"],
+        "num_classes": int(config["num_classes"]),
+        "classes": [
+            {"index": i, "id": c.get("id"), "name": c["name"], "color": c["color"]}
+            for i, c in enumerate(classes)
+        ],
+        "mpp": float(config["mpp"]),
+        "patch_size": int(config["patch_size"]),
+        "normalization": config.get("normalization")
+        or {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "training": config.get("training") or {},
+    }
+    return out
+
+
+def save_app(data_dir: Path, config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
+    """Store a new app (config + weights) and return its new id."""
+    app_id = uuid.uuid4().hex[:12]
+    full = normalize_config(config, app_id)
+    final = app_dir(data_dir, app_id)
+    tmp = apps_dir(data_dir) / f".tmp-{app_id}"
+    tmp.mkdir(parents=True, exist_ok=False)
+    try:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": FORMAT})
+        (tmp / CONFIG_NAME).write_text(json.dumps(full, indent=2))
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return app_id
+
+
+def load_app_config(data_dir: Path, app_id: str) -> dict[str, Any]:
+    """The app.json of one app; AppNotFound when there is none."""
+    path = app_dir(data_dir, app_id) / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise AppNotFound(app_id) from exc
+    if config.get("format") != FORMAT:
+        raise AppInvalid(f"{path} is not a slidelab app")
+    return config
+
+
+def load_app_model(
+    data_dir: Path, app_id: str, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The app's model on `device` in eval mode, with its config."""
+    config = load_app_config(data_dir, app_id)
+    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
+    state = load_file(str(app_dir(data_dir, app_id) / WEIGHTS_NAME), device="cpu")
+    model.load_state_dict(state)
+    return prepare_model(model, device).eval(), config
+
+
+def list_apps(data_dir: Path) -> list[dict[str, Any]]:
+    """Every app's config, newest first; unreadable folders are skipped."""
+    root = apps_dir(data_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            found.append(load_app_config(data_dir, folder.name))
+        except (AppNotFound, AppInvalid, ValueError):
+            continue
+    return sorted(found, key=lambda c: (c.get("created", ""), c["id"]), reverse=True)
+
+
+# ---- managing apps: validation, rename, delete, export and import (inference issue) ----
+
+APP_FILE_SUFFIX = ".slidelab-app"
+MAX_CONFIG_BYTES = 1 << 20
+MAX_WEIGHTS_BYTES = 4 << 30
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def validate_config(config: Any) -> None:
+    """Check an app.json against the schema; AppInvalid naming the first problem."""
+    from server.training.models import ARCHITECTURES
+
+    if not isinstance(config, dict):
+        raise AppInvalid("app.json must hold a JSON object")
+    if config.get("format") != FORMAT:
+        raise AppInvalid(f"app.json is not a {FORMAT} file (format field)")
+    if not isinstance(config.get("version"), int) or config["version"] > VERSION:
+        raise AppInvalid(f"app.json version {config.get('version')!r} is not supported")
+    missing = [key for key in REQUIRED if key not in config]
+    if missing:
+        raise AppInvalid(f"app.json lacks {', '.join(missing)}")
+    if not isinstance(config["name"], str) or not config["name"].strip():
+        raise AppInvalid("the app needs a name")
+    spec = ARCHITECTURES.get(config["architecture"])
+    if spec is None:
+        raise AppInvalid(f"unknown architecture {config['architecture']!r}")
+    if config["encoder"] not in spec.encoders:
+        raise AppInvalid(f"{spec.label} does not take encoder {config['encoder']!r}")
+    _validate_classes(config)
+    for key in ("mpp", "patch_size"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise AppInvalid(f"{key} must be a positive number")
+    norm = config.get("normalization")
+    if norm is not None:
+        for key in ("mean", "std"):
+            values = norm.get(key) if isinstance(norm, dict) else None
+            if not (isinstance(values, list) and len(values) == 3):
+                raise AppInvalid(f"normalization.{key} must be three numbers")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                raise AppInvalid(f"normalization.{key} must be three numbers")
+        if not all(v > 0 for v in norm["std"]):
+            raise AppInvalid("normalization.std must be positive")
+
+
+def _validate_classes(config: dict) -> None:
+    num = config["num_classes"]
+    if isinstance(num, bool) or not isinstance(num, int) or not 2 <= num <= 255:
+        raise AppInvalid("num_classes must be an integer from 2 to 255")
+    classes = config["classes"]
+    if not isinstance(classes, list) or len(classes) != num:
+        raise AppInvalid("classes must list one class per output channel")
+    for i, cls in enumerate(classes):
+        if not isinstance(cls, dict) or not isinstance(cls.get("name"), str):
+            raise AppInvalid(f"class {i} needs a name")
+        if not isinstance(cls.get("color"), str) or not _COLOR.match(cls["color"]):
+            raise AppInvalid(f"class {i} needs a colour as #rrggbb")
+        if cls.get("index", i) != i:
+            raise AppInvalid(f"class {i} has index {cls.get('index')!r}")
+
+
+def check_app(data_dir: Path, app_id: str) -> dict[str, Any]:
+    """The config of an app that looks usable: valid app.json and a readable weights header.
+
+    AppNotFound when absent; AppInvalid (with the reason) when its files are damaged.
+    Reads only the safetensors header, so it is cheap enough for every request.
+    """
+    from safetensors import safe_open
+
+    try:
+        config = load_app_config(data_dir, app_id)
+    except json.JSONDecodeError as exc:
+        raise AppInvalid(f"app.json is not valid JSON ({exc.msg})") from exc
+    validate_config(config)
+    weights = app_dir(data_dir, app_id) / WEIGHTS_NAME
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            if not list(handle.keys()):
+                raise AppInvalid("the weights file holds no tensors")
+    except AppInvalid:
+        raise
+    except Exception as exc:
+        raise AppInvalid(f"the weights file cannot be read ({exc})") from exc
+    return config
+
+
+def rename_app(data_dir: Path, app_id: str, name: str) -> dict[str, Any]:
+    """Give an app a new display name; returns its config."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise AppInvalid("name must be 1-200 characters")
+    config = load_app_config(data_dir, app_id)
+    config["name"] = name.strip()
+    path = app_dir(data_dir, app_id) / CONFIG_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    tmp.replace(path)
+    return config
+
+
+def delete_app(data_dir: Path, app_id: str) -> None:
+    """Remove an app's folder; AppNotFound when there is none."""
+    folder = app_dir(data_dir, app_id)
+    if not (folder / CONFIG_NAME).is_file():
+        raise AppNotFound(app_id)
+    trash = folder.with_name(f".deleted-{app_id}-{uuid.uuid4().hex[:6]}")
+    folder.rename(trash)  # atomic: never listed half-deleted
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def export_app(data_dir: Path, app_id: str, out: Path) -> Path:
+    """Write the app as one zip file (app.json + model.safetensors) at `out`."""
+    import zipfile
+
+    folder = app_dir(data_dir, app_id)
+    config = load_app_config(data_dir, app_id)
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(CONFIG_NAME, json.dumps(config, indent=2), zipfile.ZIP_DEFLATED)
+        archive.write(folder / WEIGHTS_NAME, WEIGHTS_NAME, zipfile.ZIP_STORED)
+    return out
+
+
+def read_app_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Config and weights of an exported app file, fully validated; AppInvalid if not.
+
+    Only `app.json` (JSON) and `model.safetensors` are read, never pickles; the weights
+    must load exactly (strict) into the model the config describes.
+    """
+    import zipfile
+
+    from safetensors.torch import load as load_safetensors
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise AppInvalid("not a slidelab app file (expected a zip archive)") from exc
+    with archive:
+        names = set(archive.namelist())
+        if CONFIG_NAME not in names or WEIGHTS_NAME not in names:
+            raise AppInvalid(f"the file must contain {CONFIG_NAME} and {WEIGHTS_NAME}")
+        if archive.getinfo(CONFIG_NAME).file_size > MAX_CONFIG_BYTES:
+            raise AppInvalid(f"{CONFIG_NAME} is too large")
+        if archive.getinfo(WEIGHTS_NAME).file_size > MAX_WEIGHTS_BYTES:
+            raise AppInvalid(f"{WEIGHTS_NAME} is too large")
+        try:
+            config = json.loads(archive.read(CONFIG_NAME))
+            blob = archive.read(WEIGHTS_NAME)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise AppInvalid(f"the app file is damaged ({exc})") from exc
+    validate_config(config)
+    try:
+        state = load_safetensors(blob)
+    except Exception as exc:
+        raise AppInvalid(f"the weights are not a valid safetensors file ({exc})") from exc
+    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise AppInvalid("the weights do not fit the architecture the app describes") from exc
+    return config, state
+
+
+def import_app(data_dir: Path, path: Path) -> dict[str, Any]:
+    """Add the app in an exported file under a new id; returns its config."""
+    config, state = read_app_file(path)
+    config = {k: v for k, v in config.items() if k not in ("format", "version", "id")}
+    app_id = save_app(data_dir, config, state)
+    return load_app_config(data_dir, app_id)

@@ -1,0 +1,150 @@
+"""`slidelab apply APP SLIDE... --out DIR [--threshold T]`: batch inference from the shell.
+
+APP is an app id in the data folder, an app folder, or an exported `.slidelab-app` file.
+Each slide is predicted (tissue only unless `--region whole`) with a progress bar, and
+its GeoJSON, label TIFF and CSV are written to DIR as `<slide>.geojson`, `<slide>.tif`,
+`<slide>.csv`. The probability store lives in a temporary folder and is removed after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import openslide
+import torch
+from tqdm import tqdm
+
+from server import apps
+from server.config import default_data_dir
+from server.device import describe, select_device
+from server.inference.export import write_export
+from server.inference.pipeline import Pipeline
+from server.inference.planning import SlideFacts, make_plan, slide_bounds
+from server.inference.predictor import Predictor
+from server.inference.probstore import ProbStore
+from server.inference.regions import RegionError, RegionSpec
+from server.inference.stats import area_stats, pixel_area_um2
+from server.inference.thresholds import parse_threshold
+from server.inference.tiler import TileGeometry
+from server.slides.metadata import read_info
+from server.training.models import build_model
+
+KINDS = ("geojson", "tiff", "csv")
+SUFFIX = {"geojson": ".geojson", "tiff": ".tif", "csv": ".csv"}
+
+
+def load_model(app: str, data_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The model and config named by APP (see module doc); AppInvalid/AppNotFound if not."""
+    path = Path(app)
+    if path.is_file():
+        config, state = apps.read_app_file(path)
+    elif (path / apps.CONFIG_NAME).is_file():
+        apps.check_app(path.parent, path.name)
+        return apps.load_app_model(path.parent, path.name, device)
+    else:
+        apps.check_app(data_dir, app)
+        return apps.load_app_model(data_dir, app, device)
+    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
+    model.load_state_dict(state)
+    return model, config
+
+
+def apply_to_slide(
+    slide_path: Path,
+    model: torch.nn.Module,
+    config: dict,
+    device: torch.device,
+    out: Path,
+    threshold: float,
+    region: str = "tissue",
+    batch_size: int | None = None,
+    geometry: TileGeometry | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Predict one slide and write its exports; returns {kind: path}."""
+    geometry = geometry or TileGeometry()
+    cuda = device.type == "cuda"
+    with openslide.OpenSlide(slide_path) as slide:
+        info = read_info(slide, slide_path)
+        bounds = slide_bounds(slide)
+    facts = SlideFacts(str(slide_path), info.width, info.height, info.mpp, bounds)
+    plan = make_plan(RegionSpec(region), facts, float(config["mpp"]), geometry)
+    for warning in plan.warnings:
+        print(f"slidelab: {slide_path.name}: {warning}", file=sys.stderr)
+    meta = {
+        "grid": plan.grid.as_dict(),
+        "classes": config["classes"],
+        "slide_name": slide_path.name,
+        "slide_mpp": info.mpp,
+        "app_name": config["name"],
+    }
+    predictor = Predictor.for_app(model, config, device)
+    written: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="slidelab-apply-") as tmp:
+        store = ProbStore.create(
+            Path(tmp) / "p.zarr",
+            plan.grid.width,
+            plan.grid.height,
+            len(config["classes"]),
+            geometry.core,
+            meta,
+        )
+        pipeline = Pipeline(
+            plan,
+            lambda: openslide.OpenSlide(slide_path),
+            predictor,
+            store,
+            batch_size or (8 if cuda else 2),
+            4 if cuda else 1,
+        )
+        with tqdm(
+            total=pipeline.total, unit="tile", desc=slide_path.name, disable=not progress
+        ) as bar:
+            pipeline.run(lambda p: bar.update(p.written - bar.n))
+            bar.update(pipeline.total - bar.n)
+        area = pixel_area_um2(plan.grid.scale, info.mpp)
+        stats = area_stats(store.histogram, threshold, config["classes"], area)
+        for kind in KINDS:
+            path = out / f"{slide_path.stem}{SUFFIX[kind]}"
+            write_export(kind, store, meta, stats, threshold, path)
+            written[kind] = path
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `apply` command (arguments: see server.inference.command)."""
+    try:
+        threshold = parse_threshold(args.threshold)
+    except ValueError as exc:
+        print(f"slidelab: {exc}", file=sys.stderr)
+        return 2
+    device = select_device(args.device)
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    try:
+        model, config = load_model(args.app, data_dir, device)
+    except apps.AppNotFound:
+        print(f"slidelab: no app {args.app!r} (not a file, folder or app id)", file=sys.stderr)
+        return 2
+    except (apps.AppInvalid, ValueError) as exc:
+        print(f"slidelab: the app cannot be used: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"slidelab: applying '{config['name']}' on {describe(device)}", file=sys.stderr)
+    failed = 0
+    for name in args.slides:
+        slide_path = Path(name)
+        try:
+            written = apply_to_slide(
+                slide_path, model, config, device, out, threshold, args.region, args.batch_size
+            )
+        except (openslide.OpenSlideError, FileNotFoundError, RegionError) as exc:
+            failed += 1
+            print(f"slidelab: {slide_path.name}: {exc}", file=sys.stderr)
+            continue
+        print(json.dumps({"slide": str(slide_path), **{k: str(v) for k, v in written.items()}}))
+    return 1 if failed else 0

@@ -1,0 +1,227 @@
+"""Exports at a threshold: QuPath GeoJSON, a pyramidal label TIFF, and CSV areas.
+
+All three stream over the store block by block, so they never hold a whole slide.
+
+- GeoJSON: one Polygon feature (with holes) per 4-connected region of each class, in
+  level-0 slide pixels, with QuPath's `objectType` and `classification`. Regions are
+  traced exactly along pixel edges (rasterio/GDAL); pieces cut by block edges are merged.
+- Label TIFF: the store grid (the region at the app's resolution) as uint8 labels,
+  0 = unclassified or outside, i + 1 = class i; tiled, deflate, one directory per pyramid
+  level (what OpenSlide's generic TIFF reader expects), resolution tags in pixels/cm.
+- CSV: one row per class plus unclassified and the whole region.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import shapely
+import shapely.geometry
+import tifffile
+from affine import Affine
+from rasterio import features
+
+from server.inference.overlay import hex_rgb
+from server.inference.probstore import ProbStore
+from server.inference.thresholds import labels_of
+from server.inference.tiler import Grid
+
+BLOCK = 1024
+TIFF_TILE = 256
+
+
+def blocks(width: int, height: int, size: int = BLOCK) -> Iterator[tuple[int, int, int, int]]:
+    """(x, y, w, h) blocks covering a width × height grid, row by row."""
+    for y in range(0, height, size):
+        for x in range(0, width, size):
+            yield x, y, min(size, width - x), min(size, height - y)
+
+
+def _feature(geometry, cls: dict, digits: int = 3) -> dict:
+    rounded = shapely.transform(geometry, lambda xy: np.round(xy, digits))
+    return {
+        "type": "Feature",
+        "id": str(uuid.uuid4()),
+        "geometry": shapely.geometry.mapping(rounded),
+        "properties": {
+            "objectType": "annotation",
+            "name": cls["name"],
+            "classification": {"name": cls["name"], "color": list(hex_rgb(cls["color"]))},
+            "isLocked": False,
+        },
+    }
+
+
+def region_polygons(
+    store: ProbStore, grid: Grid, threshold: float, block: int = BLOCK
+) -> Iterator[tuple[int, shapely.Polygon]]:
+    """(class index, polygon in level-0 pixels) for every connected region, block-streamed."""
+    pending: dict[int, list] = {}
+    scale = grid.scale
+    for bx, by, bw, bh in blocks(store.width, store.height, block):
+        labels = labels_of(store.read(0, bx, by, bw, bh), threshold)
+        if not labels.any():
+            continue
+        left, top = grid.x0 + bx * scale, grid.y0 + by * scale
+        right, bottom = left + bw * scale, top + bh * scale
+        transform = Affine(scale, 0, left, 0, scale, top)
+        inner = (bx > 0, by > 0, bx + bw < store.width, by + bh < store.height)
+        eps = scale * 1e-3
+        shapes = features.shapes(labels, mask=labels > 0, connectivity=4, transform=transform)
+        for geom, value in shapes:
+            poly = shapely.geometry.shape(geom)
+            x0, y0, x1, y1 = poly.bounds
+            cut = (
+                (inner[0] and x0 <= left + eps)
+                or (inner[1] and y0 <= top + eps)
+                or (inner[2] and x1 >= right - eps)
+                or (inner[3] and y1 >= bottom - eps)
+            )
+            if cut:
+                pending.setdefault(int(value) - 1, []).append(poly)
+            else:
+                yield int(value) - 1, poly
+    for index, parts in sorted(pending.items()):
+        for poly in shapely.get_parts(shapely.union_all(parts)):
+            if isinstance(poly, shapely.Polygon) and not poly.is_empty:
+                yield index, poly
+
+
+def write_geojson(
+    store: ProbStore, grid: Grid, threshold: float, classes: list[dict], out: IO[str]
+) -> dict[int, int]:
+    """Stream a QuPath-compatible FeatureCollection to `out`; returns features per class."""
+    counts: dict[int, int] = {}
+    out.write('{"type": "FeatureCollection", "features": [')
+    first = True
+    for index, poly in region_polygons(store, grid, threshold):
+        out.write(("" if first else ",") + "\n" + json.dumps(_feature(poly, classes[index])))
+        first = False
+        counts[index] = counts.get(index, 0) + 1
+    out.write("\n]}\n")
+    return counts
+
+
+def _label_tiles(store: ProbStore, level: int, threshold: float) -> Iterator[np.ndarray]:
+    width, height = store.shape(level)
+    for y in range(0, height, TIFF_TILE):
+        for x in range(0, width, TIFF_TILE):
+            yield labels_of(store.read(level, x, y, TIFF_TILE, TIFF_TILE), threshold)
+
+
+def write_label_tiff(
+    store: ProbStore,
+    threshold: float,
+    path: Path,
+    um_per_px: float | None,
+    description: dict,
+) -> None:
+    """Write the pyramidal, tiled label TIFF (see module doc)."""
+    big = store.width * store.height > 2**31
+    resolution = {}
+    if um_per_px:
+        per_cm = 1e4 / um_per_px
+        resolution = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
+    with tifffile.TiffWriter(path, bigtiff=big) as tif:
+        for level in range(store.levels):
+            width, height = store.shape(level)
+            extra = {}
+            if level == 0:
+                extra["description"] = json.dumps(description)
+            else:
+                extra["subfiletype"] = 1
+            tif.write(
+                _label_tiles(store, level, threshold),
+                shape=(height, width),
+                dtype=np.uint8,
+                tile=(TIFF_TILE, TIFF_TILE),
+                photometric="minisblack",
+                compression="zlib",
+                metadata=None,
+                **resolution,
+                **extra,
+            )
+            if um_per_px:
+                um_per_px *= 2
+                resolution["resolution"] = (1e4 / um_per_px, 1e4 / um_per_px)
+
+
+def csv_text(stats: dict, slide: str, app: str) -> str:
+    """Areas as CSV: slide, app, threshold, class, pixels, area_mm2, percent_of_region."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["slide", "app", "threshold", "class", "pixels", "area_mm2", "percent_of_region"]
+    )
+    threshold = stats["threshold"]
+    region = stats["region_pixels"]
+
+    def row(name: str, pixels: int, area: float | None) -> None:
+        percent = 100.0 * pixels / region if region else 0.0
+        area_text = "" if area is None else f"{area:.6f}"
+        writer.writerow([slide, app, threshold, name, pixels, area_text, f"{percent:.4f}"])
+
+    for cls in stats["classes"]:
+        row(cls["name"], cls["pixels"], cls["area_mm2"])
+    row("(unclassified)", stats["unclassified_pixels"], stats["unclassified_area_mm2"])
+    row("(region)", region, stats["region_area_mm2"])
+    return buffer.getvalue()
+
+
+def write_export(
+    kind: str,
+    store: ProbStore,
+    meta: dict,
+    stats: dict,
+    threshold: float,
+    path: Path,
+    result_id: str | None = None,
+) -> None:
+    """Write one export file atomically (temp file, then rename).
+
+    `meta` holds the result's grid, classes, slide_mpp, slide_name and app_name.
+    """
+    grid = Grid.from_dict(meta["grid"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        if kind == "geojson":
+            with open(tmp, "w") as out:
+                write_geojson(store, grid, threshold, meta["classes"], out)
+        elif kind == "tiff":
+            mpp = meta.get("slide_mpp")
+            write_label_tiff(
+                store,
+                threshold,
+                tmp,
+                grid.scale * mpp if mpp else None,
+                label_description(meta, threshold, result_id),
+            )
+        else:
+            tmp.write_text(csv_text(stats, meta.get("slide_name"), meta.get("app_name")))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def label_description(meta: dict, threshold: float, result_id: str | None = None) -> dict:
+    """What the label TIFF's ImageDescription says about its values and placement."""
+    return {
+        "slidelab": "labels",
+        "values": {"0": "unclassified or outside the region"}
+        | {str(c["index"] + 1): c["name"] for c in meta["classes"]},
+        "threshold": threshold,
+        "slide": meta.get("slide_name"),
+        "app": meta.get("app_name"),
+        "result_id": result_id,
+        "level0_origin": [meta["grid"]["x0"], meta["grid"]["y0"]],
+        "level0_pixels_per_pixel": meta["grid"]["scale"],
+    }

@@ -1,0 +1,163 @@
+"""Class probabilities of one result as uint8 planes in a chunked, compressed zarr store.
+
+Layout: a zarr group with arrays "0", "1", ... (the pyramid), each (classes, height,
+width) uint8, where level k is level 0 downsampled by 2**k. A pixel outside the region
+(or never predicted) is all zeros: a predicted pixel always has some class ≥ 1/C, so
+zeros are never a real prediction, and unwritten chunks cost nothing on disk.
+
+Tiles are written as they are predicted, into every level at once: a tile's core is a
+multiple of 2**k for every level k kept, so its downsampled copy lands on whole pixels.
+A per-class histogram of the winning probability is kept alongside, which makes areas at
+any threshold a sum over 256 bins instead of a pass over the store.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import zarr
+
+CHUNK = 256
+MIN_LEVEL_SIDE = 256  # the pyramid stops once a level fits in one overview tile
+FORMAT = "slidelab-probabilities"
+
+
+def levels_for(width: int, height: int, core: int) -> int:
+    """How many pyramid levels: halve until it fits MIN_LEVEL_SIDE, never past the core size."""
+    levels = 1
+    while max(width, height) > MIN_LEVEL_SIDE * 2 ** (levels - 1) and 2**levels <= core:
+        levels += 1
+    return levels
+
+
+def level_shape(width: int, height: int, level: int) -> tuple[int, int]:
+    """(width, height) of a pyramid level."""
+    factor = 2**level
+    return -(-width // factor), -(-height // factor)
+
+
+def downsample(probs: np.ndarray) -> np.ndarray:
+    """Halve (C, h, w) probabilities: the mean over predicted pixels of each 2×2 block."""
+    c, h, w = probs.shape
+    padded = np.zeros((c, h + h % 2, w + w % 2), dtype=np.uint16)
+    padded[:, :h, :w] = probs
+    valid = padded.any(axis=0)
+    sums = padded.reshape(c, padded.shape[1] // 2, 2, padded.shape[2] // 2, 2).sum(axis=(2, 4))
+    counts = valid.reshape(valid.shape[0] // 2, 2, valid.shape[1] // 2, 2).sum(axis=(1, 3))
+    out = (sums + counts // 2) // np.maximum(counts, 1)
+    return out.astype(np.uint8)
+
+
+def winners(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best class index, its probability) per pixel of (C, h, w); probability 0 = outside."""
+    best = probs.argmax(axis=0).astype(np.uint8)
+    return best, np.take_along_axis(probs, best[None].astype(np.intp), axis=0)[0]
+
+
+class ProbStore:
+    """Read/write access to one result's probability pyramid."""
+
+    def __init__(self, path: Path, group: zarr.Group) -> None:
+        self.path = Path(path)
+        self.group = group
+        attrs = dict(group.attrs)
+        self.width = int(attrs["width"])
+        self.height = int(attrs["height"])
+        self.num_classes = int(attrs["num_classes"])
+        self.levels = int(attrs["levels"])
+        self.arrays = [group[str(k)] for k in range(self.levels)]
+        self.histogram = np.zeros((self.num_classes, 256), dtype=np.int64)
+
+    @classmethod
+    def create(
+        cls, path: Path, width: int, height: int, num_classes: int, core: int, meta: dict
+    ) -> ProbStore:
+        """A new, empty store (replacing any old one at `path`)."""
+        path = Path(path)
+        if path.exists():
+            shutil.rmtree(path)
+        group = zarr.open_group(str(path), mode="w")
+        levels = levels_for(width, height, core)
+        chunk = CHUNK if core % CHUNK == 0 else core
+        compressor = numcodecs.Zstd(level=1)
+        for k in range(levels):
+            w, h = level_shape(width, height, k)
+            group.create_dataset(
+                str(k),
+                shape=(num_classes, h, w),
+                chunks=(num_classes, chunk, chunk),
+                dtype="uint8",
+                fill_value=0,
+                compressor=compressor,
+                write_empty_chunks=False,
+            )
+        group.attrs.update(
+            format=FORMAT,
+            width=width,
+            height=height,
+            num_classes=num_classes,
+            levels=levels,
+            complete=False,
+            meta=meta,
+        )
+        return cls(path, group)
+
+    @classmethod
+    def open(cls, path: Path) -> ProbStore:
+        """An existing store; FileNotFoundError when there is none."""
+        if not (Path(path) / ".zgroup").is_file():
+            raise FileNotFoundError(path)
+        store = cls(path, zarr.open_group(str(path), mode="r+"))
+        hist = store.group.attrs.get("histogram")
+        if hist is not None:
+            store.histogram = np.asarray(hist, dtype=np.int64)
+        return store
+
+    @property
+    def meta(self) -> dict:
+        """What the creator recorded (grid, classes, app, ...)."""
+        return dict(self.group.attrs.get("meta", {}))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every tile was written and the histogram saved."""
+        return bool(self.group.attrs.get("complete", False))
+
+    def write_tile(self, x: int, y: int, probs: np.ndarray) -> None:
+        """Write (C, h, w) probabilities at level-0 (x, y), and downsampled into every level."""
+        best, conf = winners(probs)
+        self.histogram += np.bincount(
+            best.ravel().astype(np.int64) * 256 + conf.ravel(), minlength=self.num_classes * 256
+        ).reshape(self.num_classes, 256)
+        for k, array in enumerate(self.arrays):
+            if k:
+                probs = downsample(probs)
+            factor = 2**k
+            _, h, w = probs.shape
+            array[:, y // factor : y // factor + h, x // factor : x // factor + w] = probs
+
+    def finish(self) -> None:
+        """Record the histogram and mark the store complete."""
+        self.group.attrs.update(histogram=self.histogram.tolist(), complete=True)
+
+    def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """(C, h, w) probabilities of a window of `level`; zeros where it leaves the level."""
+        array = self.arrays[level]
+        _, lh, lw = array.shape
+        out = np.zeros((self.num_classes, h, w), dtype=np.uint8)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
+        if x1 > x0 and y1 > y0:
+            out[:, y0 - y : y1 - y, x0 - x : x1 - x] = array[:, y0:y1, x0:x1]
+        return out
+
+    def shape(self, level: int) -> tuple[int, int]:
+        """(width, height) of a level."""
+        return level_shape(self.width, self.height, level)
+
+
+def remove(path: Path) -> None:
+    """Delete a store folder (no error when absent)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,578 @@
+"""Inference jobs in the server: queue, drive, progress, cancel; overlay, stats, exports.
+
+A job is queued on the device queue (one training or inference job per device). Its
+driver is a greenlet: it loads the model and plans the tiles in compute threads, then
+calls `Pipeline.step` through `compute` once per batch, so the event loop stays free,
+cancel is checked between batches and progress is emitted a few times per second. A
+result ends `completed`, `failed` or `cancelled`; only completed results give stats and
+exports, so a partial result is never mistaken for a whole one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shapely
+import torch
+
+from server import apps
+from server.context import Context
+from server.device import select_device
+from server.errors import ApiError
+from server.events import room
+from server.inference import export, overlay
+from server.inference.pipeline import Pipeline, Plan
+from server.inference.planning import SlideFacts, make_plan, slide_bounds
+from server.inference.predictor import Predictor
+from server.inference.probstore import ProbStore
+from server.inference.regions import RegionError, RegionSpec, parse_region
+from server.inference.results import ResultTable, now_iso, result_dir, store_path
+from server.inference.stats import area_stats, pixel_area_um2
+from server.inference.thresholds import threshold_level
+from server.inference.tiler import Grid, TileGeometry
+from server.jobs import Throttle, compute, spawn
+from server.slides.cache import ByteLRU
+from server.slides.library import SlideEntry
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+PREVIEW_MAX_SIDE = 1536  # store pixels: a preview of a large view covers its centre
+EXPORTS = {
+    "geojson": ("application/geo+json", "geojson"),
+    "tiff": ("image/tiff", "tif"),
+    "csv": ("text/csv", "csv"),
+}
+ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict]]
+
+
+class Cancelled(Exception):
+    """The user cancelled the job."""
+
+
+@dataclass
+class Job:
+    """Live state of a queued or running result (the table has the durable state)."""
+
+    rid: str
+    cancelled: bool = False
+    deleted: bool = False
+    progress: float = 0.0
+    eta_s: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def _tile_geometry() -> TileGeometry:
+    value = os.environ.get("SLIDELAB_INFERENCE_TILE")  # "core,margin", for experiments
+    if value:
+        core, margin = (int(v) for v in value.split(","))
+        return TileGeometry(core, margin)
+    return TileGeometry()
+
+
+class InferenceService:
+    """Registered as ctx.services["inference"]."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.data_dir = Path(ctx.config.data_dir)
+        self.table = ResultTable(ctx.store)
+        interrupted = self.table.fail_unfinished(
+            "Interrupted: the server stopped before this result was finished"
+        )
+        if interrupted:
+            log.warning("marked %d unfinished inference result(s) failed", interrupted)
+        self.jobs: dict[str, Job] = {}
+        self.device = select_device(ctx.config.device)
+        cuda = self.device.type == "cuda"
+        self.geometry = _tile_geometry()
+        self.batch_size = 8 if cuda else 2
+        self.readers = 4 if cuda else 1
+        self.pngs = ByteLRU(64 * MiB)
+        self._prepared: OrderedDict[tuple, overlay.Prepared] = OrderedDict()
+        self._stores: OrderedDict[tuple, ProbStore] = OrderedDict()
+
+    # ---- starting jobs -----------------------------------------------------------------
+
+    def submit(self, app_id: Any, slide_id: Any, region: Any) -> str:
+        """Validate and queue one inference; returns the result id (ApiError 400 if bad)."""
+        config = self._check_app(app_id)
+        entry = self._slide(slide_id)
+        spec = self._region(region)
+        roi = self._roi(entry, spec)
+        meta = self._meta(entry, config)
+        rid = self.table.insert(app_id, entry.id, spec.as_json(), meta)
+        job = Job(rid)
+        self.jobs[rid] = job
+
+        def source(device: torch.device):
+            return apps.load_app_model(self.data_dir, app_id, device)
+
+        self.ctx.device_queue.submit(
+            f"inference:{rid}", lambda: self._drive(job, source, spec, entry, config, roi)
+        )
+        return rid
+
+    def preview(self, run_id: Any, slide_id: Any, bbox: Any) -> str:
+        """Run a training run's current weights on a view; one result per run and slide.
+
+        A run that has finished (no model in memory) previews with the app it made.
+        """
+        config, source = self._run_model(str(run_id))
+        entry = self._slide(slide_id)
+        spec = self._region({"bbox": bbox})
+        key = f"{run_id}:{entry.id}"
+        row = self.table.by_preview_key(key)
+        if row and row["id"] in self.jobs:
+            return row["id"]  # the previous preview is still running: show that one first
+        meta = self._meta(entry, config) | {"run_id": str(run_id)}
+        if row is None:
+            rid = self.table.insert(f"run:{run_id}", entry.id, spec.as_json(), meta, key)
+        else:
+            rid = row["id"]
+            self.table.update(
+                rid,
+                state="queued",
+                progress=0.0,
+                error=None,
+                region=spec.as_json(),
+                meta=meta,
+                generation=row["generation"] + 1,
+                finished=None,
+            )
+            self._drop_caches(rid)
+        job = Job(rid)
+        self.jobs[rid] = job
+        spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.info.mpp))
+        spawn(self._drive, job, source, spec, entry, config, None)
+        return rid
+
+    def _run_model(self, run_id: str) -> tuple[dict, ModelSource]:
+        """(app-like config, model source) of a run's current weights, or of its app."""
+        training = self.ctx.services.get("training")
+        if training is None:
+            raise ApiError(409, "Live preview needs the training service")
+        try:
+            config, state = training.current_model(run_id)
+        except KeyError as exc:
+            raise ApiError(400, f"Unknown training run {run_id!r}") from exc
+        except Exception as exc:  # the run has no model in memory (finished, queued, ...)
+            app_id = training.describe(run_id, with_history=False).get("app_id")
+            if not app_id:
+                raise ApiError(409, str(exc), "Start or resume the run first.") from exc
+            config = self._check_app(app_id)
+            return config, lambda device: apps.load_app_model(self.data_dir, app_id, device)
+        config = dict(config)
+        config["classes"] = [dict(c, index=i) for i, c in enumerate(config["classes"])]
+        return config, lambda device: _model_from_state(config, state, device)
+
+    def _check_app(self, app_id: Any) -> dict:
+        if not isinstance(app_id, str) or not app_id:
+            raise ApiError(400, "app_id is required")
+        try:
+            return compute(apps.check_app, self.data_dir, app_id)
+        except apps.AppNotFound as exc:
+            raise ApiError(400, f"Unknown app {app_id!r}", "Choose an app from the list.") from exc
+        except apps.AppInvalid as exc:
+            raise ApiError(
+                400,
+                f"The app file is damaged: {exc}",
+                "Delete the app and import or train it again.",
+            ) from exc
+
+    def _slide(self, slide_id: Any) -> SlideEntry:
+        entry = self.ctx.library.get(slide_id) if isinstance(slide_id, str) else None
+        if entry is None:
+            raise ApiError(400, f"Unknown slide {slide_id!r}")
+        if not entry.readable:
+            raise ApiError(400, f"Slide '{entry.name}' cannot be read: {entry.error}")
+        return entry
+
+    @staticmethod
+    def _region(region: Any) -> RegionSpec:
+        try:
+            return parse_region(region)
+        except RegionError as exc:
+            raise ApiError(400, str(exc)) from exc
+
+    def _roi(self, entry: SlideEntry, spec: RegionSpec):
+        if spec.kind != "roi":
+            return None
+        from server.annotations import repository
+
+        try:
+            wkb = repository.roi_wkb(self.ctx.store, entry.id, int(spec.roi_id))
+        except (TypeError, ValueError):
+            wkb = None
+        if wkb is None:
+            raise ApiError(400, f"Slide '{entry.name}' has no ROI {spec.roi_id!r}")
+        return shapely.from_wkb(wkb)
+
+    def _meta(self, entry: SlideEntry, config: dict) -> dict:
+        opened = self.ctx.tiles.handles.get(entry)
+        dz_w, dz_h = opened.deepzoom.level_dimensions[-1]
+        bounds = slide_bounds(opened.slide)
+        return {
+            "app_name": config.get("name"),
+            "app_mpp": float(config["mpp"]),
+            "classes": config["classes"],
+            "slide_name": entry.name,
+            "slide_mpp": entry.info.mpp,
+            "dzi": {
+                "width": dz_w,
+                "height": dz_h,
+                "offset_x": bounds[0] if bounds else 0.0,
+                "offset_y": bounds[1] if bounds else 0.0,
+            },
+            "bounds": list(bounds) if bounds else None,
+            "warnings": [],
+        }
+
+    # ---- driving a job -----------------------------------------------------------------
+
+    def _drive(
+        self,
+        job: Job,
+        source: ModelSource,
+        spec: RegionSpec,
+        entry: SlideEntry,
+        config: dict,
+        roi,
+    ) -> None:
+        rid = job.rid
+        if job.cancelled:
+            return
+        row = self.table.get(rid)
+        if row is None:
+            return
+        job.started = time.monotonic()
+        self.table.update(rid, state="running", progress=0.0)
+        self._emit_progress(rid, "running", job)
+        pipeline: Pipeline | None = None
+        state, error = "completed", None
+        try:
+            model, _ = compute(source, self.device)
+            bounds = row["meta"].get("bounds")
+            facts = SlideFacts(
+                str(entry.path),
+                entry.info.width,
+                entry.info.height,
+                entry.info.mpp,
+                tuple(bounds) if bounds else None,
+            )
+            plan: Plan = compute(make_plan, spec, facts, float(config["mpp"]), self.geometry, roi)
+            meta = row["meta"] | {
+                "grid": plan.grid.as_dict(),
+                "warnings": plan.warnings,
+                "tiles": len(plan.tiles),
+            }
+            self.table.update(rid, meta=meta)
+            path = store_path(self.data_dir, rid)
+            grid = plan.grid
+            store = compute(
+                ProbStore.create,
+                path,
+                grid.width,
+                grid.height,
+                len(config["classes"]),
+                self.geometry.core,
+                meta,
+            )
+            predictor = Predictor.for_app(model, config, self.device)
+            pipeline = Pipeline(
+                plan,
+                _opener(str(entry.path)),
+                predictor,
+                store,
+                self.batch_size,
+                self.readers,
+            )
+            self._run(job, pipeline)
+        except Cancelled:
+            state = "cancelled"
+        except Exception as exc:
+            state, error = "failed", _describe(exc)
+            log.exception("inference %s failed", rid)
+        finally:
+            if pipeline is not None:
+                compute(pipeline.close)
+        self._finish(job, state, error)
+
+    def _run(self, job: Job, pipeline: Pipeline) -> None:
+        throttle = Throttle(4)
+        pipeline.start()
+        while True:
+            if job.cancelled:
+                raise Cancelled
+            more = compute(pipeline.step)
+            job.progress = pipeline.progress
+            job.eta_s = pipeline.eta_s()
+            if throttle.ready():
+                self._emit_progress(job.rid, "running", job)
+            if not more:
+                break
+        if job.cancelled:
+            raise Cancelled
+        compute(pipeline.finish)
+
+    def _finish(self, job: Job, state: str, error: dict | None) -> None:
+        rid = job.rid
+        self.jobs.pop(rid, None)
+        if job.deleted:
+            compute(shutil.rmtree, result_dir(self.data_dir, rid), True)
+            return
+        progress = 1.0 if state == "completed" else job.progress
+        self.table.update(rid, state=state, progress=progress, error=error, finished=now_iso())
+        self._drop_caches(rid)
+        self._emit_progress(rid, state, job)
+        if error:
+            self.ctx.emit("job:error", {"result_id": rid, **error}, room("result", rid))
+        self.ctx.emit("inference:done", {"result_id": rid, "state": state}, room("result", rid))
+
+    def _emit_progress(self, rid: str, state: str, job: Job | None) -> None:
+        payload = {
+            "result_id": rid,
+            "state": state,
+            "progress": 1.0 if state == "completed" else (job.progress if job else 0.0),
+            "eta_s": job.eta_s if job and state == "running" else None,
+        }
+        self.ctx.emit("inference:progress", payload, room("result", rid))
+
+    def replay(self, ctx: Context, sid: str, rid: str) -> None:
+        """On `watch {result_id}`: the current progress to that client."""
+        row = self.table.get(rid)
+        if row is None:
+            return
+        job = self.jobs.get(rid)
+        payload = {
+            "result_id": rid,
+            "state": row["state"],
+            "progress": job.progress if job else row["progress"],
+            "eta_s": job.eta_s if job else None,
+        }
+        ctx.socketio.emit("inference:progress", payload, to=sid)
+
+    # ---- reading results ---------------------------------------------------------------
+
+    def describe(self, row: dict) -> dict:
+        """The API form of a result."""
+        job = self.jobs.get(row["id"])
+        meta = row["meta"]
+        return {
+            "id": row["id"],
+            "state": row["state"],
+            "progress": job.progress if job else row["progress"],
+            "eta_s": job.eta_s if job else None,
+            "app_id": row["app_id"],
+            "app_name": meta.get("app_name"),
+            "slide_id": row["slide_id"],
+            "slide_name": meta.get("slide_name"),
+            "region": row["region"],
+            "classes": meta.get("classes", []),
+            "mpp": meta.get("app_mpp"),
+            "error": row["error"],
+            "warnings": meta.get("warnings", []),
+            "created": row["created"],
+            "finished": row["finished"],
+            "preview": row["preview_key"] is not None,
+            "version": row["generation"],
+        }
+
+    def get(self, rid: str) -> dict:
+        """One result's record; 404 when unknown."""
+        row = self.table.get(rid)
+        if row is None:
+            raise ApiError(404, "Result not found")
+        return row
+
+    def cancel(self, rid: str) -> dict:
+        """Cancel a queued or running result (a finished one is left as it is)."""
+        row = self.get(rid)
+        job = self.jobs.get(rid)
+        if job is None:
+            return row
+        job.cancelled = True
+        if self.ctx.device_queue.cancel(f"inference:{rid}"):
+            self._finish(job, "cancelled", None)
+        return self.get(rid)
+
+    def delete(self, rid: str) -> None:
+        """Remove a result and its files (cancelling it first when it runs)."""
+        self.get(rid)
+        job = self.jobs.get(rid)
+        self.table.delete(rid)
+        self._drop_caches(rid)
+        if job is not None:
+            job.cancelled = job.deleted = True
+            if self.ctx.device_queue.cancel(f"inference:{rid}"):
+                self.jobs.pop(rid, None)
+            else:
+                return  # the driver removes the folder once it has stopped
+        compute(shutil.rmtree, result_dir(self.data_dir, rid), True)
+
+    def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
+        row = self.get(rid)
+        if row["state"] not in ("running", "completed"):
+            raise ApiError(409, f"This result is {row['state']}: there is nothing to show")
+        if "grid" not in row["meta"]:
+            raise ApiError(409, "This result has not started yet")
+        return row, self._store(row)
+
+    def _complete(self, rid: str) -> tuple[dict, ProbStore]:
+        row = self.get(rid)
+        if row["state"] != "completed":
+            raise ApiError(
+                409,
+                f"This result is {row['state']}, not completed: areas and exports need a "
+                "finished result",
+                "Apply the app again." if row["state"] in ("failed", "cancelled") else None,
+            )
+        return row, self._store(row)
+
+    def _store(self, row: dict) -> ProbStore:
+        key = (row["id"], row["generation"], row["state"])
+        store = self._stores.get(key)
+        if store is None:
+            try:
+                store = compute(ProbStore.open, store_path(self.data_dir, row["id"]))
+            except FileNotFoundError as exc:
+                raise ApiError(409, "This result's data is missing") from exc
+            self._stores[key] = store
+            while len(self._stores) > 16:
+                self._stores.popitem(last=False)
+        self._stores.move_to_end(key)
+        return store
+
+    def dzi(self, rid: str) -> str:
+        """The overlay's Deep Zoom descriptor (the slide DZI's size, tile size, overlap)."""
+        row = self.get(rid)
+        return _dzi(row["meta"]).xml()
+
+    def tile(
+        self, rid: str, level: int, col: int, row_: int, threshold: float, mode: str, cls: int
+    ) -> tuple[bytes, bool]:
+        """PNG bytes of one overlay tile, and whether it may be cached by the browser."""
+        row, store = self._viewable(rid)
+        meta = row["meta"]
+        classes = meta["classes"]
+        heat = None
+        if mode == "heatmap":
+            if not 0 <= cls < len(classes):
+                raise ApiError(400, f"class must be a class index from 0 to {len(classes) - 1}")
+            heat = cls
+        final = row["state"] == "completed"
+        base = (rid, row["generation"], mode, heat, level, col, row_)
+        png_key = (*base, threshold_level(threshold) if threshold > 0 else 0)
+        if final:
+            cached = self.pngs.get(png_key)
+            if cached is not None:
+                return cached, not row["preview_key"]
+        prepared = self._prepared.get(base) if final else None
+        grid, dzi = Grid.from_dict(meta["grid"]), _dzi(meta)
+        lut = overlay.palette([c["color"] for c in classes])
+
+        def render() -> tuple[bytes, overlay.Prepared]:
+            prep = prepared or overlay.prepare(store, grid, dzi, level, col, row_, heat)
+            return overlay.encode_png(overlay.colorize(prep, threshold, lut)), prep
+
+        try:
+            png, prepared = compute(render)
+        except overlay.TileOutOfRange as exc:
+            raise ApiError(404, str(exc)) from exc
+        if final:
+            self.pngs.put(png_key, png)
+            self._prepared[base] = prepared
+            self._prepared.move_to_end(base)
+            while len(self._prepared) > 512:
+                self._prepared.popitem(last=False)
+        return png, final and not row["preview_key"]
+
+    def stats(self, rid: str, threshold: float) -> dict:
+        """Areas per class at a threshold."""
+        row, store = self._complete(rid)
+        meta = row["meta"]
+        grid = Grid.from_dict(meta["grid"])
+        area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
+        body = area_stats(store.histogram, threshold, meta["classes"], area)
+        body["warnings"] = meta.get("warnings", [])
+        return body
+
+    def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
+        """(file, download name, mimetype) of an export at a threshold, made once per level."""
+        if kind not in EXPORTS:
+            raise ApiError(404, f"Unknown export {kind!r}: use geojson, tiff or csv")
+        row, store = self._complete(rid)
+        mimetype, ext = EXPORTS[kind]
+        level = threshold_level(threshold) if threshold > 0 else 0
+        folder = result_dir(self.data_dir, rid) / "exports"
+        path = folder / f"g{row['generation']}-t{level}.{ext}"
+        name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
+        download = f"{name}_t{round(threshold * 100)}.{ext}"
+        if not path.is_file():
+            stats = self.stats(rid, threshold)
+            compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
+        return path, download, mimetype
+
+    def _drop_caches(self, rid: str) -> None:
+        self.pngs.drop(lambda key: key[0] == rid)
+        for key in [k for k in self._prepared if k[0] == rid]:
+            del self._prepared[key]
+        for key in [k for k in self._stores if k[0] == rid]:
+            del self._stores[key]
+
+
+def _dzi(meta: dict) -> overlay.DziGeometry:
+    d = meta["dzi"]
+    return overlay.DziGeometry(
+        int(d["width"]), int(d["height"]), float(d["offset_x"]), float(d["offset_y"])
+    )
+
+
+def _opener(path: str):
+    import openslide
+
+    return lambda: openslide.OpenSlide(path)
+
+
+def _model_from_state(config: dict, state: dict, device: torch.device):
+    from server.training.models import build_model
+
+    model = build_model(config["architecture"], config["encoder"], len(config["classes"]))
+    model.load_state_dict(state)
+    return model, config
+
+
+def _preview_box(bbox, app_mpp: float, slide_mpp: float | None):
+    """The bbox, shrunk about its centre to at most PREVIEW_MAX_SIDE app pixels a side."""
+    x, y, w, h = bbox
+    scale = app_mpp / slide_mpp if slide_mpp else 1.0
+    side = PREVIEW_MAX_SIDE * scale
+    nw, nh = min(w, side), min(h, side)
+    return (x + (w - nw) / 2, y + (h - nh) / 2, nw, nh)
+
+
+def _describe(exc: Exception) -> dict:
+    if isinstance(exc, RegionError):
+        return {"message": str(exc), "hint": None}
+    if isinstance(exc, apps.AppNotFound):
+        return {"message": "The app no longer exists", "hint": "Choose another app."}
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return {"message": "The GPU ran out of memory", "hint": "Close other GPU programs."}
+    name = type(exc).__name__
+    if "OpenSlide" in name:
+        return {"message": f"The slide could not be read: {exc}", "hint": None}
+    return {"message": f"Inference failed: {exc}", "hint": "See the server log."}
+
+
+def _safe(text: Any) -> str:
+    stem = Path(str(text or "result")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "result"

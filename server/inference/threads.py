@@ -1,0 +1,25 @@
+"""Real OS threads and queues, also inside the eventlet server.
+
+The server monkey-patches `threading` and `queue` into greenlet versions, which must not be
+shared between OS threads. The inference pipeline runs in real threads (eventlet's tpool
+and its own reader/writer), so it takes the unpatched modules from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from types import ModuleType
+
+
+def _original(name: str) -> ModuleType:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # eventlet's notice on import
+        from eventlet import patcher
+    if patcher.is_monkey_patched("thread"):
+        return patcher.original(name)
+    return importlib.import_module(name)
+
+
+threading = _original("threading")
+queue = _original("queue")

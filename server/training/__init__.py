@@ -1,0 +1,1 @@
+"""Training: sampler, augmentation, models, trainer, runs, TensorBoard."""

@@ -1,0 +1,538 @@
+"""Training runs: states, SQLite records, the greenlet that drives a run, events.
+
+A run's greenlet (started through the device queue, so one run per device at a time)
+prepares the label cache and the model in compute threads, then loops: check the
+pause/stop flags, run one step in `compute`, collect its figures. Collected figures
+are emitted to room `run:<id>` and stored at most ~10 times per second, each event
+carrying every iteration since the previous one. Emitting and storing happen in one
+greenlet without yielding in between, and a `watch` replay reads the store without
+yielding either, so a watcher gets every iteration exactly once, in order.
+
+States: queued → running ⇄ paused → completed | stopped | failed; a server that dies
+leaves runs "interrupted" (set at the next start). stopped/interrupted/completed runs
+can be continued from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import eventlet
+import eventlet.semaphore
+import torch
+
+from server.annotations import repository
+from server.apps import save_app
+from server.context import Context
+from server.device import describe
+from server.events import room
+from server.jobs import Throttle, compute
+from server.store import from_json, to_json
+from server.training.errors import TrainingError
+from server.training.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
+from server.training.sampler import SlideSource, load_cache
+from server.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
+STOPPED, COMPLETED, FAILED, INTERRUPTED = "stopped", "completed", "failed", "interrupted"
+ACTIVE = (QUEUED, RUNNING, PAUSED)
+CONTINUABLE = (STOPPED, INTERRUPTED, COMPLETED)
+EVENT_RATE = 10.0  # training:iteration events per second at most
+SPEED_WINDOW = 20  # iterations the it/s figure averages over
+FINAL_WINDOW = 10  # iterations the app's final loss / error rate average over
+POINT_FIELDS = ("iteration", "loss", "error_rate", "lr", "time", "val_loss", "val_error_rate")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS training_runs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    slides TEXT NOT NULL,
+    classes TEXT NOT NULL,
+    iteration INTEGER NOT NULL DEFAULT 0,
+    iterations INTEGER NOT NULL,
+    checkpoint_iteration INTEGER NOT NULL DEFAULT 0,
+    app_id TEXT,
+    error TEXT,
+    it_per_s REAL,
+    duration_s REAL NOT NULL DEFAULT 0,
+    device TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS training_points (
+    run_id TEXT NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
+    iteration INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    error_rate REAL NOT NULL,
+    lr REAL NOT NULL,
+    time REAL NOT NULL,
+    val_loss REAL,
+    val_error_rate REAL,
+    PRIMARY KEY (run_id, iteration)
+) WITHOUT ROWID;
+"""
+
+
+class RunConflict(Exception):
+    """A control that does not fit the run's state (answered 409)."""
+
+
+@dataclass
+class LiveRun:
+    """What only exists while a run is queued or in its greenlet: flags, unsent points."""
+
+    run_id: str
+    stop: bool = False
+    pause: bool = False
+    resumed: eventlet.event.Event = field(default_factory=eventlet.event.Event)
+    pending: list[dict] = field(default_factory=list)
+    ends: deque = field(default_factory=lambda: deque(maxlen=SPEED_WINDOW))
+    trainer: Trainer | None = None
+    throttle: Throttle = field(default_factory=lambda: Throttle(EVENT_RATE))
+    # One compute call on the trainer at a time (the loop's steps, a preview's weights).
+    lock: eventlet.semaphore.Semaphore = field(default_factory=eventlet.semaphore.Semaphore)
+
+    @property
+    def it_per_s(self) -> float | None:
+        """Iterations per second over the recent window (None before two iterations)."""
+        if len(self.ends) < 2 or self.ends[-1] <= self.ends[0]:
+            return None
+        return (len(self.ends) - 1) / (self.ends[-1] - self.ends[0])
+
+
+class RunService:
+    """Creates, drives, controls and reports training runs."""
+
+    def __init__(self, ctx: Context, device: torch.device) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.device = device
+        self.live: dict[str, LiveRun] = {}
+        self.store.ensure_schema("training", SCHEMA)
+        repository.ensure_schema(self.store)
+
+    # ---- paths and records -------------------------------------------------------------
+
+    @property
+    def runs_dir(self) -> Path:
+        """data_dir/runs: checkpoints and TensorBoard files, one folder per run."""
+        return self.ctx.config.data_dir / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        """One run's folder."""
+        return self.runs_dir / run_id
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        """Where the run's latest checkpoint is kept."""
+        return self.run_dir(run_id) / "checkpoint.pt"
+
+    def recover(self) -> int:
+        """At start-up: runs a dead server left active become interrupted; returns how many."""
+        rows = self.store.query(
+            f"SELECT id FROM training_runs WHERE state IN ({','.join('?' * len(ACTIVE))})",
+            ACTIVE,
+        )
+        for row in rows:
+            self._update(row["id"], state=INTERRUPTED)
+        return len(rows)
+
+    def _row(self, run_id: str):
+        row = self.store.query_one("SELECT * FROM training_runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise KeyError(run_id)
+        return row
+
+    def _update(self, run_id: str, **values: Any) -> None:
+        values["updated"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self.store.execute(
+            f"UPDATE training_runs SET {cols} WHERE id = ?", (*values.values(), run_id)
+        )
+
+    def history(self, run_id: str) -> list[dict]:
+        """Every stored iteration of a run, in order."""
+        rows = self.store.query(
+            "SELECT iteration, loss, error_rate, lr, time, val_loss, val_error_rate"
+            " FROM training_points WHERE run_id = ? ORDER BY iteration",
+            (run_id,),
+        )
+        return [_point(r) for r in rows]
+
+    def describe(self, run_id: str, with_history: bool = True) -> dict:
+        """The run as the API shows it (KeyError when unknown)."""
+        row = self._row(run_id)
+        live = self.live.get(run_id)
+        it_per_s = live.it_per_s if live and live.it_per_s else row["it_per_s"]
+        remaining = row["iterations"] - row["iteration"]
+        running = row["state"] in ACTIVE
+        body = {
+            "id": row["id"],
+            "state": row["state"],
+            "settings": from_json(row["settings"]),
+            "slides": from_json(row["slides"]),
+            "classes": [c["id"] for c in from_json(row["classes"])],
+            "class_info": from_json(row["classes"]),
+            "iteration": row["iteration"],
+            "iterations": row["iterations"],
+            "checkpoint_iteration": row["checkpoint_iteration"],
+            "app_id": row["app_id"],
+            "error": from_json(row["error"]),
+            "it_per_s": it_per_s,
+            "eta_s": remaining / it_per_s if running and it_per_s else None,
+            "duration_s": row["duration_s"],
+            "device": row["device"],
+            "created": row["created"],
+            "updated": row["updated"],
+        }
+        if live and live.pending:
+            body["iteration"] = live.pending[-1]["iteration"]
+        if with_history:
+            body["history"] = self.history(run_id) + (list(live.pending) if live else [])
+        return body
+
+    def list(self) -> list[dict]:
+        """Every run, newest first, without history."""
+        rows = self.store.query("SELECT id FROM training_runs ORDER BY created DESC, id DESC")
+        return [self.describe(r["id"], with_history=False) for r in rows]
+
+    # ---- creating and controlling ------------------------------------------------------
+
+    def create(self, slides: list[dict], classes: list[dict], settings: dict) -> dict:
+        """Record a new run and queue it; `slides` [{id, name}], `classes` [{id, name, color}]."""
+        run_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        indexed = [
+            {"index": i, "id": c["id"], "name": c["name"], "color": c["color"]}
+            for i, c in enumerate(classes)
+        ]
+        self.store.execute(
+            "INSERT INTO training_runs (id, state, settings, slides, classes, iterations,"
+            " device, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                QUEUED,
+                to_json(settings),
+                to_json(slides),
+                to_json(indexed),
+                settings["iterations"],
+                describe(self.device),
+                now,
+                now,
+            ),
+        )
+        self._enqueue(run_id, resume=False)
+        return self.describe(run_id, with_history=False)
+
+    def _enqueue(self, run_id: str, resume: bool) -> None:
+        self.live[run_id] = LiveRun(run_id)
+        self.ctx.device_queue.submit(run_id, lambda: self._drive(run_id, resume))
+
+    def pause(self, run_id: str) -> dict:
+        """Ask a running run to pause after its current step."""
+        state = self._row(run_id)["state"]
+        live = self.live.get(run_id)
+        if state not in (RUNNING, PAUSED) or live is None:
+            raise RunConflict(f"Only a running run can be paused (this one is {state})")
+        live.pause = True
+        return self.describe(run_id, with_history=False)
+
+    def resume(self, run_id: str) -> dict:
+        """Let a paused run go on with the same model and optimizer."""
+        state = self._row(run_id)["state"]
+        live = self.live.get(run_id)
+        if state not in (PAUSED, RUNNING) or live is None:
+            raise RunConflict(f"Only a paused run can be resumed (this one is {state})")
+        live.pause = False
+        if not live.resumed.ready():
+            live.resumed.send(True)
+        return self.describe(run_id, with_history=False)
+
+    def stop(self, run_id: str) -> dict:
+        """Stop a run: a queued one at once, a running/paused one after its step (app saved)."""
+        state = self._row(run_id)["state"]
+        live = self.live.get(run_id)
+        if state not in ACTIVE or live is None:
+            raise RunConflict(f"Only a queued, running or paused run can be stopped ({state})")
+        if self.ctx.device_queue.cancel(run_id):
+            self.live.pop(run_id, None)
+            self._set_state(run_id, STOPPED)
+            return self.describe(run_id, with_history=False)
+        live.stop = True
+        if not live.resumed.ready():
+            live.resumed.send(True)
+        return self.describe(run_id, with_history=False)
+
+    def continue_(self, run_id: str, extra: int | None = None) -> dict:
+        """Queue a stopped/interrupted/completed run again from its checkpoint."""
+        row = self._row(run_id)
+        if row["state"] not in CONTINUABLE or run_id in self.live:
+            raise RunConflict(
+                f"Only a stopped, interrupted or completed run can be continued ({row['state']})"
+            )
+        start = row["checkpoint_iteration"] if self.checkpoint_path(run_id).exists() else 0
+        if extra is not None:
+            total = start + extra
+        elif start < row["iterations"]:
+            total = row["iterations"]
+        else:
+            raise RunConflict("The run has done all its iterations; say how many more to train")
+        self._update(run_id, iterations=total, error=None, state=QUEUED)
+        self._enqueue(run_id, resume=True)
+        self._emit_state(run_id)
+        return self.describe(run_id, with_history=False)
+
+    # ---- events ------------------------------------------------------------------------
+
+    def replay(self, ctx: Context, sid: str, run_id: str) -> None:
+        """`watch {run_id}`: send the whole history so far to one client."""
+        try:
+            run = self.describe(run_id)
+        except KeyError:
+            ctx.emit("job:error", {"run_id": run_id, "message": "Training run not found"}, sid)
+            return
+        # Unsent points go out with the next training:iteration event, not here.
+        live = self.live.get(run_id)
+        if live and live.pending:
+            run["history"] = run["history"][: len(run["history"]) - len(live.pending)]
+            run["iteration"] = run["history"][-1]["iteration"] if run["history"] else 0
+        payload = {"run_id": run_id, **run}
+        ctx.emit("training:history", payload, sid)
+
+    def _emit_state(self, run_id: str) -> None:
+        row = self._row(run_id)
+        payload = {
+            "run_id": run_id,
+            "state": row["state"],
+            "iteration": row["iteration"],
+            "iterations": row["iterations"],
+            "app_id": row["app_id"],
+            "error": from_json(row["error"]),
+        }
+        self.ctx.emit("training:state", payload, room("run", run_id))
+
+    def _set_state(self, run_id: str, state: str, **values: Any) -> None:
+        self._update(run_id, state=state, **values)
+        self._emit_state(run_id)
+
+    def _flush(self, live: LiveRun, iterations: int) -> None:
+        """Emit and store the collected points (no yielding in between: see module doc)."""
+        if not live.pending:
+            return
+        points, live.pending = live.pending, []
+        last = points[-1]
+        it_per_s = live.it_per_s
+        eta = (iterations - last["iteration"]) / it_per_s if it_per_s else None
+        payload = {"run_id": live.run_id, **last, "it_per_s": it_per_s, "eta_s": eta}
+        payload["points"] = points
+        self.ctx.emit("training:iteration", payload, room("run", live.run_id))
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO training_points (run_id, iteration, loss, error_rate,"
+                " lr, time, val_loss, val_error_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(live.run_id, *(p.get(f) for f in POINT_FIELDS)) for p in points],
+            )
+            conn.execute(
+                "UPDATE training_runs SET iteration = ?, it_per_s = ?, updated = ? WHERE id = ?",
+                (last["iteration"], it_per_s, time.time(), live.run_id),
+            )
+
+    # ---- the driver --------------------------------------------------------------------
+
+    def _drive(self, run_id: str, resume: bool) -> None:
+        """The run's greenlet body (called by the device queue)."""
+        live = self.live.get(run_id)
+        if live is None:
+            return
+        trainer = None
+        try:
+            self._set_state(run_id, RUNNING, error=None)
+            trainer = self._prepare(run_id, resume)
+            live.trainer = trainer
+            self._loop(run_id, live, trainer)
+        except TrainingError as exc:
+            self._fail(run_id, live, exc.message, exc.hint)
+        except Exception as exc:
+            log.exception("training run %s crashed", run_id)
+            self._fail(run_id, live, f"Training failed: {exc}", "See the server log for details.")
+        finally:
+            self.live.pop(run_id, None)
+            if trainer is not None:
+                compute(trainer.close)
+
+    def _prepare(self, run_id: str, resume: bool) -> Trainer:
+        row = self._row(run_id)
+        settings = from_json(row["settings"])
+        classes = from_json(row["classes"])
+        slides = from_json(row["slides"])
+        sources = self._sources(slides, classes)
+        cache = compute(
+            load_cache,
+            sources,
+            settings["mpp"],
+            _crop(settings),
+            [c["name"] for c in classes],
+            settings["validation_fraction"],
+            settings["seed"],
+        )
+        trainer = compute(Trainer, settings, classes, cache, self.device, self.run_dir(run_id))
+        trainer.iterations = row["iterations"]
+        start = 0
+        if resume and self.checkpoint_path(run_id).exists():
+            start = compute(trainer.load_checkpoint, self.checkpoint_path(run_id))
+        elif resume:
+            shutil.rmtree(self.run_dir(run_id) / "tb", ignore_errors=True)
+        with self.store.transaction() as conn:
+            conn.execute(
+                "DELETE FROM training_points WHERE run_id = ? AND iteration > ?", (run_id, start)
+            )
+            conn.execute(
+                "UPDATE training_runs SET iteration = ?, checkpoint_iteration = ? WHERE id = ?",
+                (start, start, run_id),
+            )
+        return trainer
+
+    def _sources(self, slides: list[dict], classes: list[dict]) -> list[SlideSource]:
+        """Each slide's labels (class index -> geometry) and ROIs, read now."""
+        index_of = {c["id"]: c["index"] for c in classes}
+        sources = []
+        for slide in slides:
+            entry = self.ctx.library.get(slide["id"])
+            if entry is None or not entry.readable:
+                reason = entry.error if entry else "it is no longer in the slide folders"
+                raise TrainingError(
+                    f"Slide '{slide['name']}' cannot be read: {reason}",
+                    "Put the file back or start a run without it.",
+                )
+            pieces = repository.load_label_pieces(self.store, slide["id"])
+            pieces = {index_of[c]: p for c, p in pieces.items() if c in index_of}
+            merged = compute(repository.merge_label_pieces, pieces)
+            rois = repository.roi_geometries(self.store, slide["id"])
+            sources.append(
+                SlideSource(slide["id"], entry.name, entry.path, entry.info.mpp, merged, rois)
+            )
+        return sources
+
+    def _loop(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
+        interval = trainer.settings["checkpoint_interval"]
+        started = time.monotonic()
+        duration = self._row(run_id)["duration_s"]
+        while trainer.iteration < trainer.iterations and not live.stop:
+            if live.pause:
+                duration += time.monotonic() - started
+                self._wait_paused(run_id, live, trainer, duration)
+                started = time.monotonic()
+                continue
+            with live.lock:
+                result = compute(trainer.step)
+            live.pending.append(result.as_point())
+            live.ends.append(result.time)
+            if live.throttle.ready():
+                self._flush(live, trainer.iterations)
+            if trainer.iteration % interval == 0:
+                self._checkpoint(run_id, live, trainer)
+            if trainer.should_stop_early:
+                break
+        duration += time.monotonic() - started
+        self._finish(run_id, live, trainer, duration)
+
+    def _wait_paused(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float):
+        self._flush(live, trainer.iterations)
+        live.resumed = eventlet.event.Event()
+        self._set_state(run_id, PAUSED, duration_s=duration)
+        if live.pause and not live.stop:
+            live.resumed.wait()
+        if not live.stop:
+            self._set_state(run_id, RUNNING)
+
+    def _checkpoint(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
+        self._flush(live, trainer.iterations)
+        with live.lock:
+            iteration = compute(trainer.save_checkpoint, self.checkpoint_path(run_id))
+        self._update(run_id, checkpoint_iteration=iteration)
+
+    def _finish(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> None:
+        self._flush(live, trainer.iterations)
+        state = STOPPED if live.stop else COMPLETED
+        values: dict[str, Any] = {"duration_s": duration}
+        if trainer.iteration > 0:
+            self._checkpoint(run_id, live, trainer)
+            values["app_id"] = self._save_app(run_id, trainer, duration)
+        self._set_state(run_id, state, **values)
+
+    def current_model(self, run_id: str) -> tuple[dict, dict[str, torch.Tensor]]:
+        """For a live preview: an app-like config and the current weights of a running or
+        paused run (KeyError when unknown, RunConflict when it has no model now)."""
+        row = self._row(run_id)
+        live = self.live.get(run_id)
+        if live is None or live.trainer is None:
+            raise RunConflict(f"The run has no model in memory now ({row['state']})")
+        with live.lock:
+            weights = compute(live.trainer.weights)
+        config = self._app_config(run_id, live.trainer, row["duration_s"])
+        return config, weights
+
+    def _save_app(self, run_id: str, trainer: Trainer, duration: float) -> str:
+        config = self._app_config(run_id, trainer, duration)
+        weights = compute(trainer.weights)
+        return compute(save_app, self.ctx.config.data_dir, config, weights)
+
+    def _app_config(self, run_id: str, trainer: Trainer, duration: float) -> dict:
+        row = self._row(run_id)
+        settings = trainer.settings
+        classes = from_json(row["classes"])
+        recent = self.history(run_id)[-FINAL_WINDOW:]
+        label = ARCHITECTURES[settings["architecture"]].label.replace(" (Default)", "")
+        return {
+            "name": f"{label} · {', '.join(c['name'] for c in classes)} · run {run_id}",
+            "architecture": settings["architecture"],
+            "encoder": settings["encoder"],
+            "num_classes": len(classes),
+            "classes": classes,
+            "mpp": settings["mpp"],
+            "patch_size": settings["patch_size"],
+            "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "training": {
+                "run_id": run_id,
+                "iterations": trainer.iteration,
+                "final_loss": _mean(p["loss"] for p in recent),
+                "final_error_rate": _mean(p["error_rate"] for p in recent),
+                "duration_s": round(duration, 3),
+                "slides": from_json(row["slides"]),
+                "settings": settings,
+            },
+        }
+
+    def _fail(self, run_id: str, live: LiveRun, message: str, hint: str | None) -> None:
+        self._flush(live, self._row(run_id)["iterations"])
+        error = {"message": message, "hint": hint}
+        log.warning("training run %s failed: %s", run_id, message)
+        self._set_state(run_id, FAILED, error=to_json(error))
+        self.ctx.emit("job:error", {"run_id": run_id, **error}, room("run", run_id))
+
+
+def _crop(settings: dict) -> int:
+    from server.training.augment import crop_size
+
+    return crop_size(settings["patch_size"], settings["augmentation"]["scale_jitter"])
+
+
+def _point(row) -> dict:
+    point = {f: row[f] for f in POINT_FIELDS}
+    if point["val_loss"] is None:
+        del point["val_loss"], point["val_error_rate"]
+    return point
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None

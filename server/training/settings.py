@@ -1,0 +1,320 @@
+"""Training settings: defaults chosen for the device, and validation with per-field messages.
+
+Settings are a JSON object; `augmentation` is a nested group. Omitted settings take the
+device's defaults. `validate` never raises for user input: it returns the complete
+settings and a dict `{"field" or "group.field": message}` of everything wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from server.training.models import ARCHITECTURES, EncoderWeightsError, encoder_weights_path
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "step")
+LOSSES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
+CLASS_WEIGHTING = ("none", "auto", "manual")
+ENCODER_WEIGHTS = ("none", "imagenet", "file")
+MIXED_PRECISION = ("auto", "on", "off")
+
+# Common objective magnifications and their usual resolution (10× ≙ 1 µm/px).
+MPP_PRESETS = [
+    {"label": "40×", "mpp": 0.25},
+    {"label": "20×", "mpp": 0.5},
+    {"label": "10×", "mpp": 1.0},
+    {"label": "5×", "mpp": 2.0},
+    {"label": "2.5×", "mpp": 4.0},
+    {"label": "1.25×", "mpp": 8.0},
+]
+
+_AUGMENTATION = {
+    "flips": True,
+    "rotate90": True,
+    "scale_jitter": 0.1,
+    "brightness": 0.1,
+    "contrast": 0.1,
+    "saturation": 0.1,
+    "hue": 0.02,
+    "stain_jitter": 0.05,
+    "blur": 0.0,
+}
+
+_COMMON = {
+    "architecture": "unet",
+    "encoder": "resnet18",
+    "encoder_weights": "none",
+    "weights_file": None,
+    "optimizer": "adam",
+    "momentum": 0.9,
+    "weight_decay": 0.0001,
+    "schedule": "constant",
+    "warmup_iterations": 0,
+    "step_size": 1000,
+    "step_gamma": 0.5,
+    "loss": "cross_entropy",
+    "class_weighting": "none",
+    "class_weights": None,
+    "augmentation": _AUGMENTATION,
+    "validation_fraction": 0.0,
+    "validation_interval": 25,
+    "early_stopping": False,
+    "early_stopping_patience": 5,
+    "mixed_precision": "auto",
+    "seed": 0,
+    "checkpoint_interval": 100,
+    "tensorboard_image_interval": 100,
+}
+
+# On a CPU the demo slide's classes separate within a few minutes with these.
+_CPU = {
+    "mpp": 2.0,
+    "patch_size": 128,
+    "batch_size": 8,
+    "learning_rate": 0.001,
+    "iterations": 300,
+}
+_CUDA = {
+    "mpp": 1.0,
+    "patch_size": 256,
+    "batch_size": 16,
+    "learning_rate": 0.001,
+    "iterations": 2000,
+}
+BASIC_ORDER = ("architecture", "mpp", "patch_size", "batch_size", "learning_rate", "iterations")
+
+
+def defaults(device_type: str) -> dict[str, Any]:
+    """Every setting with its default for a device type ("cpu" or "cuda")."""
+    basic = _CUDA if device_type == "cuda" else _CPU
+    merged = {"architecture": _COMMON["architecture"], **basic, **_COMMON}
+    return copy.deepcopy(merged)
+
+
+def choices() -> dict[str, list[str]]:
+    """The allowed values of every choice setting, for the UI's select boxes."""
+    return {
+        "architecture": list(ARCHITECTURES),
+        "optimizer": list(OPTIMIZERS),
+        "schedule": list(SCHEDULES),
+        "loss": list(LOSSES),
+        "class_weighting": list(CLASS_WEIGHTING),
+        "encoder_weights": list(ENCODER_WEIGHTS),
+        "mixed_precision": list(MIXED_PRECISION),
+    }
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric field: integer or real, inclusive bounds (exclusive low when `open_low`)."""
+
+    integer: bool
+    low: float
+    high: float
+    open_low: bool = False
+    multiple_of: int | None = None
+
+    def check(self, value: Any) -> str | None:
+        """A message when `value` does not fit, else None."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if self.integer and value != int(value):
+            return "must be a whole number"
+        if value < self.low or (self.open_low and value == self.low):
+            bound = "greater than" if self.open_low else "at least"
+            return f"must be {bound} {_fmt(self.low)}"
+        if value > self.high:
+            return f"must be at most {_fmt(self.high)}"
+        if self.multiple_of and int(value) % self.multiple_of:
+            return f"must be a multiple of {self.multiple_of}"
+        return None
+
+    def clean(self, value: Any) -> int | float:
+        """The value as int or float."""
+        return int(value) if self.integer else float(value)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+BIG = 10_000_000
+NUMBERS: dict[str, Number] = {
+    "mpp": Number(False, 0.05, 100.0, open_low=False),
+    "patch_size": Number(True, 64, 2048, multiple_of=32),
+    "batch_size": Number(True, 1, 1024),
+    "learning_rate": Number(False, 0.0, 1.0, open_low=True),
+    "iterations": Number(True, 1, BIG),
+    "momentum": Number(False, 0.0, 0.999),
+    "weight_decay": Number(False, 0.0, 1.0),
+    "warmup_iterations": Number(True, 0, BIG),
+    "step_size": Number(True, 1, BIG),
+    "step_gamma": Number(False, 0.0, 1.0, open_low=True),
+    "validation_fraction": Number(False, 0.0, 0.5),
+    "validation_interval": Number(True, 1, BIG),
+    "early_stopping_patience": Number(True, 1, 10_000),
+    "seed": Number(True, 0, 2**31 - 1),
+    "checkpoint_interval": Number(True, 1, BIG),
+    "tensorboard_image_interval": Number(True, 0, BIG),
+}
+AUGMENT_NUMBERS: dict[str, Number] = {
+    "scale_jitter": Number(False, 0.0, 0.5),
+    "brightness": Number(False, 0.0, 0.9),
+    "contrast": Number(False, 0.0, 0.9),
+    "saturation": Number(False, 0.0, 1.0),
+    "hue": Number(False, 0.0, 0.5),
+    "stain_jitter": Number(False, 0.0, 0.5),
+    "blur": Number(False, 0.0, 5.0),
+}
+AUGMENT_FLAGS = ("flips", "rotate90")
+CHOICES = {
+    "architecture": tuple(ARCHITECTURES),
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "loss": LOSSES,
+    "class_weighting": CLASS_WEIGHTING,
+    "encoder_weights": ENCODER_WEIGHTS,
+    "mixed_precision": MIXED_PRECISION,
+}
+FLAGS = ("early_stopping",)
+
+
+def validate(raw: Any, device_type: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Complete settings (defaults filled in) and per-field error messages (empty when valid)."""
+    settings = defaults(device_type)
+    errors: dict[str, str] = {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return settings, {"settings": "must be an object"}
+    for key, value in raw.items():
+        if key not in settings:
+            errors[key] = "is not a known setting"
+        elif key == "augmentation":
+            _merge_augmentation(settings["augmentation"], value, errors)
+        else:
+            message = _check_field(key, value)
+            if message:
+                errors[key] = message
+            else:
+                settings[key] = _clean_field(key, value)
+    _check_together(settings, errors, "encoder" in raw, device_type)
+    return settings, errors
+
+
+def _merge_augmentation(target: dict, value: Any, errors: dict[str, str]) -> None:
+    if not isinstance(value, dict):
+        errors["augmentation"] = "must be an object"
+        return
+    for key, item in value.items():
+        path = f"augmentation.{key}"
+        if key in AUGMENT_FLAGS:
+            if isinstance(item, bool):
+                target[key] = item
+            else:
+                errors[path] = "must be true or false"
+        elif key in AUGMENT_NUMBERS:
+            message = AUGMENT_NUMBERS[key].check(item)
+            if message:
+                errors[path] = message
+            else:
+                target[key] = AUGMENT_NUMBERS[key].clean(item)
+        else:
+            errors[path] = "is not a known augmentation"
+
+
+def _check_field(key: str, value: Any) -> str | None:
+    if key in NUMBERS:
+        return NUMBERS[key].check(value)
+    if key in CHOICES:
+        if value not in CHOICES[key]:
+            return f"must be one of {', '.join(CHOICES[key])}"
+        return None
+    if key in FLAGS:
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "encoder":
+        return None if isinstance(value, str) and value else "must name an encoder"
+    if key == "weights_file":
+        return None if value is None or isinstance(value, str) else "must be a file path"
+    if key == "class_weights":
+        return _check_class_weights(value)
+    return None
+
+
+def _check_class_weights(value: Any) -> str | None:
+    if value is None:
+        return None
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, dict | list):
+        return "must map class ids to weights"
+    for weight in items:
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            return "every weight must be a number"
+        if not math.isfinite(weight) or weight < 0:
+            return "every weight must be a number ≥ 0"
+    if not any(w > 0 for w in items):
+        return "at least one weight must be above 0"
+    return None
+
+
+def _clean_field(key: str, value: Any) -> Any:
+    if key in NUMBERS:
+        return NUMBERS[key].clean(value)
+    if key == "weights_file" and isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _check_together(
+    settings: dict, errors: dict[str, str], encoder_given: bool, device_type: str
+) -> None:
+    """Rules that involve several fields (skipped for fields already in error)."""
+    if "architecture" in errors:
+        return
+    spec = ARCHITECTURES[settings["architecture"]]
+    if not encoder_given:
+        settings["encoder"] = spec.default_encoder
+    elif "encoder" not in errors and settings["encoder"] not in spec.encoders:
+        errors["encoder"] = f"{spec.label} takes one of {', '.join(spec.encoders)}"
+    _check_weights(settings, errors)
+    if settings["mixed_precision"] == "on" and device_type != "cuda":
+        errors["mixed_precision"] = "needs a CUDA device; use auto or off on this machine"
+    if settings["early_stopping"] and settings["validation_fraction"] <= 0:
+        errors["early_stopping"] = "needs a validation hold-out (validation_fraction above 0)"
+    if settings["class_weighting"] == "manual" and not settings["class_weights"]:
+        errors.setdefault("class_weights", "give a weight per class for manual weighting")
+
+
+def _check_weights(settings: dict, errors: dict[str, str]) -> None:
+    choice = settings["encoder_weights"]
+    if "encoder_weights" in errors or "encoder" in errors or choice == "none":
+        return
+    field = "weights_file" if choice == "file" else "encoder_weights"
+    source = settings["weights_file"] if choice == "file" else "imagenet"
+    if choice == "file" and not source:
+        errors["weights_file"] = "give the path of a .safetensors weights file"
+        return
+    try:
+        encoder_weights_path(settings["encoder"], source)
+    except EncoderWeightsError as exc:
+        errors[field] = f"{exc.message}. {exc.hint}" if exc.hint else exc.message
+
+
+def encoder_weights_source(settings: dict) -> str | None:
+    """What to pass as `encoder_weights` to build_model for validated settings."""
+    choice = settings["encoder_weights"]
+    if choice == "imagenet":
+        return "imagenet"
+    if choice == "file":
+        return settings["weights_file"]
+    return None
+
+
+def uses_amp(settings: dict, device_type: str) -> bool:
+    """Whether the run trains in mixed precision on this device."""
+    return device_type == "cuda" and settings["mixed_precision"] != "off"

@@ -1,0 +1,328 @@
+"""The training step and everything it needs between steps (model, optimizer, sampler).
+
+A `Trainer` is used from compute threads only, one call at a time: the run's greenlet
+calls `step()` through `compute` and gets plain numbers back. On CUDA the next batch is
+drawn on the CPU while the GPU still works on the current step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from server.device import autocast, grad_scaler, prepare_model, to_device
+from server.training.augment import AugmentConfig, augment, center, crop_size
+from server.training.errors import TrainingError
+from server.training.losses import class_weights, error_rate, make_loss
+from server.training.models import build_model
+from server.training.sampler import LabelCache, PatchSampler
+from server.training.settings import encoder_weights_source, uses_amp
+from server.training.tensorboard import RunLog
+
+VALIDATION_BATCHES = 4
+CALIBRATION_PATCHES = 32  # patches whose statistics BatchNorm's running averages get
+
+
+@dataclass
+class StepResult:
+    """The figures of one iteration; `time` is the wall-clock time (epoch s) it ended."""
+
+    iteration: int
+    loss: float
+    error_rate: float
+    lr: float
+    time: float
+    val_loss: float | None = None
+    val_error_rate: float | None = None
+
+    def as_point(self) -> dict[str, Any]:
+        """The history point of the API (validation figures only when measured)."""
+        point = asdict(self)
+        if point["val_loss"] is None:
+            del point["val_loss"], point["val_error_rate"]
+        return point
+
+
+def learning_rate(settings: dict, iteration: int, total: int) -> float:
+    """The learning rate of (0-based) `iteration`: warm-up, then the schedule."""
+    base = settings["learning_rate"]
+    warmup = settings["warmup_iterations"]
+    if iteration < warmup:
+        return base * (iteration + 1) / warmup
+    schedule = settings["schedule"]
+    if schedule == "cosine":
+        span = max(1, total - warmup)
+        progress = min(1.0, (iteration - warmup) / span)
+        return base * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "step":
+        return base * settings["step_gamma"] ** ((iteration - warmup) // settings["step_size"])
+    return base
+
+
+def make_optimizer(settings: dict, params) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD with momentum, as the settings say."""
+    lr, decay = settings["learning_rate"], settings["weight_decay"]
+    if settings["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=settings["momentum"], weight_decay=decay)
+    if settings["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+
+
+class Trainer:
+    """Model, optimizer, sampler and logging of one run; `step()` does one iteration."""
+
+    def __init__(
+        self,
+        settings: dict,
+        classes: list[dict],
+        cache: LabelCache,
+        device: torch.device,
+        run_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.classes = classes
+        self.device = device
+        self.iterations = settings["iterations"]
+        self.iteration = 0
+        self.amp = uses_amp(settings, device.type)
+        torch.manual_seed(settings["seed"])
+        model = build_model(
+            settings["architecture"],
+            settings["encoder"],
+            len(classes),
+            encoder_weights_source(settings),
+        )
+        self.model = prepare_model(model, device).train()
+        self.optimizer = make_optimizer(settings, self.model.parameters())
+        self.scaler = grad_scaler(device, self.amp)
+        self.patch = settings["patch_size"]
+        self.augment = AugmentConfig.from_settings(settings["augmentation"])
+        crop = crop_size(self.patch, self.augment.scale_jitter)
+        inner = int(self.patch / (1 + self.augment.scale_jitter))
+        self.sampler = PatchSampler(cache, crop, settings["seed"], inner=inner)
+        self.gen = torch.Generator(device=device).manual_seed(settings["seed"])
+        manual = manual_weights(settings, classes)
+        weights = class_weights(settings["class_weighting"], cache.class_pixels, manual)
+        self.loss_fn = make_loss(
+            settings["loss"], weights.to(device) if weights is not None else None
+        )
+        self.val_set = []
+        if settings["validation_fraction"] > 0:
+            batches = self.sampler.validation_set(
+                VALIDATION_BATCHES, settings["batch_size"], settings["seed"]
+            )
+            self.val_set = [(_tensor(i), _tensor(lb)) for i, lb in batches]
+        self.best_val = math.inf
+        self.stale_validations = 0
+        self.log = RunLog(run_dir / "tb", classes) if run_dir else None
+        self._calibration_rng = np.random.default_rng(settings["seed"] + 1)
+        self._next = self._draw()
+
+    # ---- one iteration ---------------------------------------------------------------
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # A checkpoint stores the sampler state from before the pending batch was drawn,
+        # so that a restored trainer draws that same batch next.
+        self._sampler_state = self.sampler.state_dict()
+        images, labels = self.sampler.draw(self.settings["batch_size"])
+        pin = self.device.type == "cuda"
+        return _tensor(images, pin), _tensor(labels, pin)
+
+    def step(self) -> StepResult:
+        """Train on one batch and return the iteration's figures (TrainingError on failure)."""
+        try:
+            return self._step()
+        except torch.OutOfMemoryError as exc:
+            self.model.zero_grad(set_to_none=True)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise TrainingError(
+                "The GPU ran out of memory",
+                "Use a smaller batch size or patch size, or close other GPU programs.",
+            ) from exc
+
+    def _step(self) -> StepResult:
+        lr = learning_rate(self.settings, self.iteration, self.iterations)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        images, labels = self._next
+        images = images.to(self.device, non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        x, y = augment(images, labels, self.patch, self.augment, self.gen)
+        x = to_device(x, self.device)
+        with autocast(self.device, self.amp):
+            logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        wrong, labelled = error_rate(logits.detach(), y)
+        self._next = self._draw()  # overlaps the GPU's work on this step
+        # One device sync per step, for the three figures together.
+        figures = torch.stack([loss.detach().float(), wrong.float(), labelled.float()])
+        loss_value, wrong, labelled = figures.tolist()
+        self.iteration += 1
+        if not math.isfinite(loss_value):
+            hint = "Lower the learning rate (e.g. by 10×) and train again."
+            if self.iteration == 1:
+                hint += " At the first iteration it can also mean broken encoder weights."
+            raise TrainingError(
+                f"The loss became {loss_value} (not a finite number) at iteration {self.iteration}",
+                hint,
+            )
+        result = StepResult(
+            self.iteration,
+            loss_value,
+            wrong / max(labelled, 1.0),
+            lr,
+            time.time(),
+        )
+        self._after_step(result, x, y, logits)
+        result.time = time.time()
+        return result
+
+    def _after_step(self, result: StepResult, x, y, logits) -> None:
+        interval = self.settings["validation_interval"]
+        if self.val_set and (self.iteration % interval == 0 or self.iteration == self.iterations):
+            result.val_loss, result.val_error_rate = self.validate()
+            self._track_validation(result.val_loss)
+        if self.log:
+            self.log.scalars(result)
+            every = self.settings["tensorboard_image_interval"]
+            if every and (self.iteration % every == 0 or self.iteration == 1):
+                self.log.images(self.iteration, x[0], y[0], logits[0].detach())
+
+    def recalibrate_batchnorm(self) -> None:
+        """Recompute BatchNorm running statistics for the current weights ("precise BN").
+
+        Training uses batch statistics; the running averages used at inference lag behind
+        weights that change quickly, which with small batches can flip an otherwise good
+        model's predictions. A few forward passes on unaugmented patches, averaged with
+        equal weight, make inference see the statistics of the weights it runs. Uses its
+        own random state, so training continues exactly as it would have.
+        """
+        norms = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        batch = self.settings["batch_size"]
+        self.model.train()
+        with torch.no_grad():
+            for _ in range(min(8, max(2, math.ceil(CALIBRATION_PATCHES / batch)))):
+                images, labels = self.sampler.draw(batch, rng=self._calibration_rng)
+                x, _ = center(_tensor(images).to(self.device), _tensor(labels), self.patch)
+                with autocast(self.device, self.amp):
+                    self.model(to_device(x, self.device))
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+    def validate(self) -> tuple[float, float]:
+        """Loss and error rate on the held-out batches (no augmentation, no gradients)."""
+        self.recalibrate_batchnorm()
+        self.model.eval()
+        total_loss, wrong, labelled = 0.0, 0, 0
+        with torch.no_grad():
+            for images, labels in self.val_set:
+                x, y = center(images.to(self.device), labels.to(self.device), self.patch)
+                with autocast(self.device, self.amp):
+                    logits = self.model(to_device(x, self.device))
+                total_loss += float(self.loss_fn(logits, y))
+                w, n = error_rate(logits, y)
+                wrong, labelled = wrong + int(w), labelled + int(n)
+        self.model.train()
+        return total_loss / len(self.val_set), wrong / max(labelled, 1)
+
+    def _track_validation(self, val_loss: float) -> None:
+        if val_loss < self.best_val - 1e-6:
+            self.best_val, self.stale_validations = val_loss, 0
+        else:
+            self.stale_validations += 1
+
+    @property
+    def should_stop_early(self) -> bool:
+        """Early stopping: validation loss has not improved for `patience` validations."""
+        return (
+            self.settings["early_stopping"]
+            and bool(self.val_set)
+            and self.stale_validations >= self.settings["early_stopping_patience"]
+        )
+
+    # ---- state -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything to continue exactly: weights, optimizer, scaler, random states."""
+        return {
+            "iteration": self.iteration,
+            "model": {k: v.contiguous() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self._sampler_state,
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": self.gen.get_state(),
+            "best_val": self.best_val,
+            "stale_validations": self.stale_validations,
+        }
+
+    def save_checkpoint(self, path: Path) -> int:
+        """Write the state atomically (tensors and plain values only); returns the iteration."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        if self.log:
+            self.log.flush()
+        return self.iteration
+
+    def load_checkpoint(self, path: Path) -> int:
+        """Restore a checkpoint (weights-only unpickling); returns its iteration."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.gen.set_state(state["augment_rng"])
+        self.best_val = state["best_val"]
+        self.stale_validations = state["stale_validations"]
+        self.iteration = state["iteration"]
+        self._next = self._draw()
+        return self.iteration
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model's weights on the CPU for inference (an app, a live preview)."""
+        self.recalibrate_batchnorm()
+        return {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard log."""
+        if self.log:
+            self.log.close()
+
+
+def _tensor(array: np.ndarray, pin: bool = False) -> torch.Tensor:
+    tensor = torch.from_numpy(array)
+    return tensor.pin_memory() if pin else tensor
+
+
+def manual_weights(settings: dict, classes: list[dict]) -> list[float] | None:
+    """Manual class weights in class order: from a list, or a dict keyed by class id (1.0
+    for classes it does not name)."""
+    weights = settings.get("class_weights")
+    if isinstance(weights, list):
+        return [float(w) for w in weights]
+    if isinstance(weights, dict):
+        return [float(weights.get(str(c["id"]), weights.get(c["id"], 1.0))) for c in classes]
+    return None

@@ -1,0 +1,260 @@
+"""The training panel in real Chromium against a real server: train, watch, pause, stop."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from shapely.geometry import mapping
+
+from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, stage_pixels
+from tests.helpers import ServerProcess, slide_id_by_name
+from tests.training_support import tissue_and_background
+
+DEMO_NAME = "CMU-1-Small-Region.svs"
+# Overlay and legend colours the tests look for: far from H&E pink/purple and white.
+TISSUE_COLOR = "#00b050"
+BACKGROUND_COLOR = "#ffd400"
+# The convergence curve's colour (frontend/src/training/chart.ts TRAIN_COLOR).
+TRAIN_RGB = (0x4C, 0x9B, 0xFF)
+# Tiny settings so a CPU shared with other tests trains a few iterations per second.
+TINY = {"mpp": 4, "patch_size": 64, "batch_size": 2}
+
+
+def label_demo_slide(server: ServerProcess) -> tuple[str, list[int]]:
+    """Create classes Tissue and Background and label them from the slide's real pixels."""
+    slide_id = slide_id_by_name(server, DEMO_NAME)
+    class_ids = []
+    for name, color in (("Tissue", TISSUE_COLOR), ("Background", BACKGROUND_COLOR)):
+        answer = server.post("/api/classes", json={"name": name, "color": color})
+        assert answer.status_code == 201, answer.text
+        class_ids.append(answer.json()["id"])
+    tissue, background = tissue_and_background()
+    features = [
+        {
+            "type": "Feature",
+            "geometry": mapping(geometry),
+            "properties": {"classification": {"name": name}},
+        }
+        for name, geometry in (("Tissue", tissue), ("Background", background))
+    ]
+    doc = {"type": "FeatureCollection", "features": features}
+    answer = server.request("PUT", f"/api/slides/{slide_id}/annotations", json=doc)
+    assert answer.ok, answer.text
+    return slide_id, class_ids
+
+
+def curve_pixels(page) -> int:
+    """Pixels of the convergence chart's canvas drawn in the training curve's colour."""
+    return page.evaluate(
+        """([r, g, b]) => {
+            const canvas = document.querySelector('.tr-chart canvas');
+            const ctx = canvas.getContext('2d');
+            const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i + 3] > 200 && Math.abs(data[i] - r) < 30 &&
+                    Math.abs(data[i + 1] - g) < 30 && Math.abs(data[i + 2] - b) < 30) n++;
+            }
+            return n;
+        }""",
+        list(TRAIN_RGB),
+    )
+
+
+def chart_state(page) -> tuple[int, int, int]:
+    """(points drawn, first iteration, last iteration) of the chart, read at one instant."""
+    return tuple(
+        page.evaluate(
+            """() => {
+                const d = document.querySelector('.tr-chart').dataset;
+                return [Number(d.points), Number(d.firstIteration), Number(d.lastIteration)];
+            }"""
+        )
+    )
+
+
+def panel_data(page, key: str) -> str:
+    """A data-* attribute of the training panel (state, iteration)."""
+    return page.locator("#training-panel").get_attribute(f"data-{key}") or ""
+
+
+def wait_panel(page, condition: str) -> None:
+    """Wait until a JS condition on the training panel element `p` holds."""
+    page.wait_for_function(
+        f"() => {{ const p = document.getElementById('training-panel'); return {condition}; }}",
+        timeout=TIMEOUT_MS * 2,
+    )
+
+
+def watch_from_another_browser(browser, server: ServerProcess, seen: int) -> None:
+    """A second browser joining mid-run gets the whole history, then live iterations."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        other = context.new_page()
+        open_app(other, server)
+        other.wait_for_function(
+            f"""() => {{
+                const p = document.getElementById('training-panel');
+                const chart = document.querySelector('.tr-chart');
+                return p.dataset.state === 'running' && Number(chart.dataset.points) >= {seen};
+            }}""",
+            timeout=TIMEOUT_MS,
+        )
+        joined, first, _ = chart_state(other)
+        assert first == 1, "the whole history from the first iteration"
+        other.wait_for_function(
+            f"() => Number(document.querySelector('.tr-chart').dataset.points) >= {joined + 3}",
+            timeout=TIMEOUT_MS,
+        )
+        points, first, last = chart_state(other)
+        assert last - first + 1 == points, "no gaps, no duplicates"
+    finally:
+        context.close()
+
+
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of screen pixels that differ clearly between two screenshots."""
+    return float((np.abs(a - b).max(axis=-1) > 30).mean())
+
+
+def live_preview_shows_and_hides(page) -> None:
+    """Live preview on: the run's current weights classify the view, an overlay appears."""
+    page.get_by_test_id("toggle-annotations").click()  # labels off: see the preview alone
+    page.wait_for_timeout(300)
+    plain = stage_pixels(page)
+    toggle = page.locator("#training-panel .tr-preview-toggle")
+    toggle.check()
+    wait_panel(page, "p.dataset.preview !== '' && p.dataset.previewLoaded === 'true'")
+    page.wait_for_timeout(300)
+    assert changed_share(stage_pixels(page), plain) > 0.2, "the preview overlay covers the view"
+    toggle.uncheck()
+    wait_panel(page, "p.dataset.preview === ''")
+    page.wait_for_timeout(300)
+    assert changed_share(stage_pixels(page), plain) < 0.02, "preview off: the slide alone again"
+    page.get_by_test_id("toggle-annotations").click()
+
+
+def test_train_watch_pause_stop(page, browser, server_factory):
+    """Train from the panel: the chart draws, the counter rises, pause holds, stop makes an app."""
+    server = server_factory()
+    label_demo_slide(server)
+    open_app(page, server)
+    open_slide(page)
+
+    panel = page.locator("#training-panel")
+    train = panel.locator(".tr-train")
+    train.wait_for(timeout=TIMEOUT_MS)
+    # Both labelled classes are chosen by default; the open slide is the training slide.
+    page.wait_for_function(
+        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
+        timeout=TIMEOUT_MS,
+    )
+    assert "the open slide" in panel.locator(".tr-slides-picker summary").inner_text()
+    for name, value in {**TINY, "iterations": 100000}.items():
+        panel.locator(f"input[name={name}]").fill(str(value))
+    assert "≈ 2.5×" in panel.locator(".tr-mag-text").inner_text()
+    assert train.is_enabled() and panel.locator(".tr-pause").is_disabled()
+
+    train.click()
+    wait_panel(page, "p.dataset.state === 'running' && Number(p.dataset.iteration) >= 3")
+    page.wait_for_function(
+        "() => Number(document.querySelector('.tr-chart').dataset.points) >= 3",
+        timeout=TIMEOUT_MS,
+    )
+    first_points = int(panel.locator(".tr-chart").get_attribute("data-points"))
+    first_pixels = curve_pixels(page)
+    assert first_pixels > 10, "the training curve should be drawn on the chart"
+    first_iteration = int(panel_data(page, "iteration"))
+    assert f"iteration {first_iteration}" in panel.locator(".tr-current").inner_text()
+    assert (
+        "it/s" in panel.locator(".tr-speed").inner_text()
+        or "s/it" in panel.locator(".tr-speed").inner_text()
+    )
+
+    wait_panel(page, f"Number(p.dataset.iteration) >= {first_iteration + 5}")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('.tr-chart').dataset.points) >= {first_points + 5}",
+        timeout=TIMEOUT_MS,
+    )
+    later_points, first, last = chart_state(page)
+    assert later_points > first_points
+    assert last - first + 1 == later_points, "every iteration is on the chart, no gaps"
+    assert panel.locator(".tr-stop").is_enabled() and train.is_disabled()
+    watch_from_another_browser(browser, server, later_points)
+    live_preview_shows_and_hides(page)
+
+    panel.locator(".tr-pause").click()
+    wait_panel(page, "p.dataset.state === 'paused'")
+    paused_at = int(panel_data(page, "iteration"))
+    time.sleep(2.0)
+    assert int(panel_data(page, "iteration")) == paused_at, "iterations must stop while paused"
+    assert panel.locator(".tr-resume").is_enabled() and panel.locator(".tr-pause").is_disabled()
+    assert f"iteration {paused_at}" in panel.locator(".tr-current").inner_text()
+
+    panel.locator(".tr-stop").click()
+    wait_panel(page, "p.dataset.state === 'stopped'")
+    assert panel.locator(".tr-badge").inner_text().lower() == "stopped"
+    assert panel.locator(".tr-continue").is_enabled() and train.is_enabled()
+    # The final value stays next to the architecture name.
+    assert "loss" in panel.locator(".tr-current").inner_text()
+    assert panel.locator(".tr-arch-name").inner_text().startswith("U-Net")
+
+    apps = server.get("/api/apps").json()
+    assert len(apps) == 1 and apps[0]["architecture"] == "unet"
+    page.wait_for_function(
+        "() => document.querySelectorAll('#inference-panel .inf-apps option').length === 1",
+        timeout=TIMEOUT_MS,
+    )
+
+    # Continue picks the run up from its checkpoint: the counter goes on, the chart too.
+    stopped_at = int(panel_data(page, "iteration"))
+    panel.locator(".tr-continue").click()
+    wait_panel(page, f"p.dataset.state === 'running' && Number(p.dataset.iteration) > {stopped_at}")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('.tr-chart').dataset.lastIteration) > {stopped_at}",
+        timeout=TIMEOUT_MS,
+    )
+    points, first, last = chart_state(page)
+    assert first == 1 and last - first + 1 == points, "history kept, no gaps after continue"
+    panel.locator(".tr-stop").click()
+    wait_panel(page, "p.dataset.state === 'stopped'")
+
+
+def test_refusals_are_explained(page, server_factory):
+    """Settings the server refuses are marked per field; a missing label says what to do."""
+    server = server_factory()
+    label_demo_slide(server)
+    assert server.post("/api/classes", json={"name": "Tumour", "color": "#8000ff"}).ok
+    open_app(page, server)
+    open_slide(page)
+    panel = page.locator("#training-panel")
+    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
+    panel.locator("input[name=patch_size]").fill("100")  # not a multiple of 32
+    panel.locator(".tr-advanced").click()
+    dialog = page.locator("dialog.tr-dialog")
+    dialog.locator("input[name=seed]").fill("-1")
+    dialog.locator(".tr-close").click()
+    panel.locator(".tr-train").click()
+    error = panel.locator("[data-field=patch_size] .tr-field-error")
+    error.wait_for(timeout=TIMEOUT_MS)
+    assert "multiple of 32" in error.inner_text()
+    assert dialog.is_visible(), "advanced errors open the dialog"
+    assert "at least 0" in dialog.locator("[data-field=seed] .tr-field-error").inner_text()
+    assert server.get("/api/training").json() == []
+    assert panel_data(page, "state") == "idle"
+
+    # Fix the settings, then train Tissue against a class nobody painted.
+    dialog.get_by_role("button", name="Reset to defaults").click()
+    dialog.locator(".tr-close").click()
+    panel.locator("input[name=patch_size]").fill("64")
+    panel.locator(".tr-classes-picker summary").click()
+    panel.locator(".tr-check", has_text="Background").locator("input").uncheck()
+    panel.locator(".tr-check", has_text="Tumour").locator("input").check()
+    panel.locator(".tr-train").click()
+    error = panel.locator(".tr-error")
+    error.wait_for(timeout=TIMEOUT_MS)
+    assert "Only one class ('Tissue') is labelled" in error.inner_text()
+    assert "Paint another class" in error.locator(".tr-hint").inner_text()
+    assert panel.locator("[data-field=patch_size] .tr-field-error").inner_text() == ""
+    assert server.get("/api/training").json() == []
