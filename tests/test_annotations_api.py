@@ -245,6 +245,17 @@ QUPATH_FILE = {
         },
         {
             "type": "Feature",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [rect(1500, 300, 1700, 500) + [[1500, 300]]],
+            },
+            "properties": {
+                "objectType": "annotation",
+                "classification": {"names": ["Tumor", "Positive"], "color": [255, 128, 0]},
+            },
+        },
+        {
+            "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [5, 5]},
             "properties": {"objectType": "annotation", "classification": {"name": "Tumor"}},
         },
@@ -265,9 +276,10 @@ def test_qupath_geojson_round_trip(demo_server, slide, tmp_path):
     assert imported.status_code == 200, imported.text
     body = imported.json()
     assert body["type"] == "FeatureCollection" and body["can_undo"] is True
-    assert len(body["skipped"]) == 1 and "feature 5" in body["skipped"][0]
+    assert len(body["skipped"]) == 1 and "feature 6" in body["skipped"][0]
     classes = {c["name"].lower(): c for c in demo_server.get("/api/classes").json()}
     necrosis = classes["qupathnecrosis"]
+    assert classes["tumor: positive"]["color"] == "#ff8000"  # QuPath's derived class
     assert necrosis["color"] == "#008000"  # colorRGB -16744448 = 0xFF008000
     tumor = classes["tumor"]
     got = features(body)

@@ -135,6 +135,25 @@ def synthetic(tmp_path: Path) -> tuple[ProbStore, Grid, np.ndarray]:
     return ProbStore.open(tmp_path / "s.zarr"), Grid(1000.0, 500.0, SCALE, W, H), probs
 
 
+def test_parallel_tile_writes_equal_serial_ones(synthetic, tmp_path: Path):
+    """Tiles never share a chunk at any level, so writer threads need no coordination."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    serial, _, probs = synthetic
+    store = ProbStore.create(tmp_path / "par.zarr", W, H, 3, 64, {})
+    spots = [(x, y) for y in range(0, H, 64) for x in range(0, W, 64)]
+    with ThreadPoolExecutor(4) as pool:
+        list(
+            pool.map(
+                lambda p: store.write_tile(*p, probs[:, p[1] : p[1] + 64, p[0] : p[0] + 64]), spots
+            )
+        )
+    for level in range(store.levels):
+        w, h = store.shape(level)
+        assert np.array_equal(store.read(level, 0, 0, w, h), serial.read(level, 0, 0, w, h))
+    assert np.array_equal(store.histogram, serial.histogram)
+
+
 def test_areas_are_pixel_counts_times_pixel_area(synthetic):
     store, grid, probs = synthetic
     area = pixel_area_um2(grid.scale, SLIDE_MPP)
@@ -280,3 +299,5 @@ def test_tiles_match_a_single_pass(predictor: Predictor, tmp_path: Path):
     assert (top2[1] - top2[0])[differ].max(initial=0) <= 4
     assert differ.mean() < 0.001
     assert store.complete and store.histogram[:, 1:].sum() == grid.width * grid.height
+    # The pyramid made on the device per tile equals halving the whole level 0 on the host.
+    assert np.array_equal(store.read(1, 0, 0, 128, 128), downsample(tiled))

@@ -142,7 +142,9 @@ def update_class(store: Store, class_id: int, name: object = None, color: object
 def reorder_classes(store: Store, ids: object) -> list[dict]:
     """Put the classes in the order of `ids` (every class id exactly once)."""
     current = {c["id"] for c in list_classes(store)}
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
         raise ClassError("ids must be a list of class ids")
     if len(ids) != len(set(ids)) or set(ids) != current:
         raise ClassError("ids must name every class exactly once")

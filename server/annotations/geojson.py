@@ -75,9 +75,14 @@ def _features(doc: object) -> list:
 def _label_of(props: dict) -> tuple[str | None, object]:
     """(class name, colour) of a feature; name None when it has no classification."""
     classification = props.get("classification")
-    if isinstance(classification, dict) and isinstance(classification.get("name"), str):
-        color = classification.get("color", classification.get("colorRGB"))
-        return classification["name"].strip() or None, color
+    if isinstance(classification, dict):
+        name = classification.get("name")
+        names = classification.get("names")  # QuPath's derived classes, e.g. [Tumor, Positive]
+        if not isinstance(name, str) and isinstance(names, list):
+            name = ": ".join(str(n) for n in names)
+        if isinstance(name, str):
+            color = classification.get("color", classification.get("colorRGB"))
+            return name.strip() or None, color
     if isinstance(props.get("name"), str) and props.get("kind") == "label":
         return props["name"].strip() or None, props.get("color")
     return None, None

@@ -162,6 +162,16 @@ def rois(store: Store, slide_id: str) -> list[sqlite3.Row]:
     )
 
 
+def roi_wkb(store: Store, slide_id: str, roi_id: int) -> bytes | None:
+    """A live ROI's WKB, or None when the slide has no such ROI."""
+    ensure_schema(store)
+    row = store.query_one(
+        "SELECT wkb FROM annotation_rois WHERE slide_id = ? AND id = ? AND live = 1",
+        (slide_id, roi_id),
+    )
+    return row[0] if row else None
+
+
 def roi_coords(store: Store, slide_id: str, roi_id: int) -> str | None:
     """A live ROI's GeoJSON polygon coordinates, or None when the slide has no such ROI."""
     ensure_schema(store)

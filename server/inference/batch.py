@@ -99,6 +99,7 @@ def apply_to_slide(
             predictor,
             store,
             batch_size or (8 if cuda else 2),
+            6 if cuda else 1,
             4 if cuda else 1,
         )
         with tqdm(

@@ -1,4 +1,4 @@
-"""One inference run: reader threads → batched model → writer thread → probability store.
+"""One inference run: reader threads → batched model → writer threads → probability store.
 
 `step()` handles one batch and is what a driver calls repeatedly: the server's greenlet
 calls it through `jobs.compute` (a real thread) and checks for cancel between calls; the
@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import openslide
 
 from server.inference.predictor import Predictor
@@ -52,6 +51,7 @@ class Pipeline:
         store: ProbStore,
         batch_size: int = 4,
         readers: int = 1,
+        writers: int = 1,
     ) -> None:
         self.plan = plan
         self.predictor = predictor
@@ -60,10 +60,20 @@ class Pipeline:
         self.written = 0
         self.started = time.monotonic()
         self._reader = TileReader(
-            open_slide, plan.grid, plan.geometry, plan.tiles, batch_size, readers
+            open_slide,
+            plan.grid,
+            plan.geometry,
+            plan.tiles,
+            batch_size,
+            readers,
+            mask=plan.mask,
         )
-        self._out: queue.Queue = queue.Queue(maxsize=2)
-        self._writer = threading.Thread(target=self._write, name="slidelab-writer", daemon=True)
+        self._out: queue.Queue = queue.Queue(maxsize=2 * max(1, writers))
+        self._writers = [
+            threading.Thread(target=self._write, name=f"slidelab-writer-{i}", daemon=True)
+            for i in range(max(1, writers))
+        ]
+        self._count_lock = threading.Lock()
         self._error: BaseException | None = None
         self._running = False
 
@@ -84,7 +94,8 @@ class Pipeline:
         self.started = time.monotonic()
         self._running = True
         self._reader.start()
-        self._writer.start()
+        for writer in self._writers:
+            writer.start()
         return self
 
     def step(self) -> bool:
@@ -93,9 +104,13 @@ class Pipeline:
         batch = self._reader.get()
         if batch is None:
             return False
-        tiles, pixels = batch
-        probs = self.predictor(pixels, self.plan.geometry.margin)
-        self._out.put((tiles, probs))
+        tiles, pixels, valid = batch
+        levels, histogram = self.predictor.predict_levels(
+            pixels, self.plan.geometry.margin, valid, self.store.levels
+        )
+        self.store.add_histogram(histogram)
+        for i, tile in enumerate(tiles):
+            self._out.put((tile, [level[i] for level in levels]))
         return True
 
     def run(self, on_step: Callable[[Pipeline], None] | None = None) -> None:
@@ -110,9 +125,11 @@ class Pipeline:
             self.close()
 
     def finish(self) -> None:
-        """Wait for the writer, then mark the store complete."""
-        self._out.put(None)
-        self._writer.join()
+        """Wait for the writers, then mark the store complete."""
+        for _ in self._writers:
+            self._out.put(None)
+        for writer in self._writers:
+            writer.join()
         self._running = False
         self._raise_writer_error()
         self.store.finish()
@@ -122,17 +139,17 @@ class Pipeline:
         self._reader.close()
         if self._running:
             self._running = False
-            while True:
-                try:
-                    self._out.put(None, timeout=0.1)
-                    break
-                except queue.Full:
-                    if not self._writer.is_alive():
+            for writer in self._writers:
+                while writer.is_alive():
+                    try:
+                        self._out.put(None, timeout=0.1)
                         break
-            self._writer.join(timeout=30)
+                    except queue.Full:
+                        continue
+            for writer in self._writers:
+                writer.join(timeout=30)
 
     def _write(self) -> None:
-        grid, mask = self.plan.grid, self.plan.mask
         while True:
             item = self._out.get()
             if item is None:
@@ -140,14 +157,9 @@ class Pipeline:
             if self._error is not None:
                 continue
             try:
-                tiles, probs = item
-                for tile, tile_probs in zip(tiles, probs, strict=True):
-                    core = tile_probs[:, : tile.h, : tile.w]
-                    if mask is not None:
-                        window = mask.window(grid, tile.x, tile.y, tile.w, tile.h)
-                        if window is not None:
-                            core = np.where(window[None], core, 0).astype(np.uint8)
-                    self.store.write_tile(tile.x, tile.y, core)
+                tile, levels = item
+                self.store.write_levels(tile.x, tile.y, tile.w, tile.h, levels)
+                with self._count_lock:
                     self.written += 1
             except BaseException as exc:
                 self._error = exc

@@ -1,8 +1,9 @@
 """Batched forward pass: uint8 RGB tiles in, uint8 class probabilities of the cores out.
 
-Normalisation, softmax, the margin crop and quantisation to uint8 all happen on the
-device, so only a quarter of the float output crosses back to the host. On CUDA the
-batch goes in channels_last under autocast (see server.device).
+Normalisation, softmax, the margin crop, quantisation to uint8, the region mask, the
+histogram of winning probabilities and the downsampled pyramid levels all happen on the
+device, so the host threads only compress and write, and only uint8 crosses back. On
+CUDA the batch goes in channels_last under autocast (see server.device).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from server.device import autocast, prepare_model, to_device
 
@@ -59,3 +61,39 @@ class Predictor:
             size = probs.shape[-1]
             core = probs[:, :, margin : size - margin, margin : size - margin]
             return (core * 255).round_().to(torch.uint8).cpu().numpy()
+
+    def predict_levels(
+        self, batch: np.ndarray, margin: int, valid: np.ndarray | None, levels: int
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per level k, uint8 probabilities (N, C, core / 2**k, same) of the cores, zero where
+        `valid` (N, core, core) is False; and the (C, 256) histogram of (class, probability)
+        of the winners over valid pixels. Levels halve like probstore.downsample does."""
+        with torch.inference_mode():
+            probs = torch.softmax(self.logits(batch), dim=1)
+            size = probs.shape[-1]
+            core = probs[:, :, margin : size - margin, margin : size - margin]
+            quantised = (core * 255).round_().to(torch.uint8)
+            if valid is not None:
+                quantised *= torch.from_numpy(valid).to(self.device)[:, None]
+            best = quantised.argmax(dim=1)
+            conf = quantised.amax(dim=1).long()
+            classes = quantised.shape[1]
+            histogram = torch.bincount((best * 256 + conf).flatten(), minlength=classes * 256)
+            out = [quantised]
+            for _ in range(1, levels):
+                out.append(_halve(out[-1]))
+            return [o.cpu().numpy() for o in out], histogram.view(classes, 256).cpu().numpy()
+
+
+def _halve(probs: torch.Tensor) -> torch.Tensor:
+    """Mean over the predicted pixels of each 2×2 block, rounded half up (exact integers)."""
+    values = probs.float()
+    valid = (probs.amax(dim=1, keepdim=True) > 0).float()
+    sums = F.avg_pool2d(values, 2) * 4
+    counts = F.avg_pool2d(valid, 2) * 4
+    halved = torch.div(
+        sums + torch.div(counts, 2, rounding_mode="floor"),
+        counts.clamp(min=1),
+        rounding_mode="floor",
+    )
+    return halved.to(torch.uint8)

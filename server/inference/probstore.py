@@ -6,7 +6,9 @@ width) uint8, where level k is level 0 downsampled by 2**k. A pixel outside the 
 zeros are never a real prediction, and unwritten chunks cost nothing on disk.
 
 Tiles are written as they are predicted, into every level at once: a tile's core is a
-multiple of 2**k for every level k kept, so its downsampled copy lands on whole pixels.
+multiple of 2**k for every level k kept, so its downsampled copy lands on whole pixels,
+and each level's chunk size divides the tile there, so no two tiles share a chunk: tiles
+are written in parallel and no chunk is ever read back to be modified.
 A per-class histogram of the winning probability is kept alongside, which makes areas at
 any threshold a sum over 256 bins instead of a pass over the store.
 """
@@ -20,17 +22,26 @@ import numcodecs
 import numpy as np
 import zarr
 
+from server.inference.threads import threading
+
 CHUNK = 256
 MIN_LEVEL_SIDE = 256  # the pyramid stops once a level fits in one overview tile
 FORMAT = "slidelab-probabilities"
 
 
 def levels_for(width: int, height: int, core: int) -> int:
-    """How many pyramid levels: halve until it fits MIN_LEVEL_SIDE, never past the core size."""
+    """How many pyramid levels: halve until it fits MIN_LEVEL_SIDE, while the tile core
+    still halves into whole pixels."""
     levels = 1
-    while max(width, height) > MIN_LEVEL_SIDE * 2 ** (levels - 1) and 2**levels <= core:
+    while max(width, height) > MIN_LEVEL_SIDE * 2 ** (levels - 1) and core % 2**levels == 0:
         levels += 1
     return levels
+
+
+def chunk_for(core: int, level: int) -> int:
+    """The chunk side of a level: the largest divisor of the tile there up to CHUNK."""
+    side = core >> level
+    return max(d for d in range(1, min(side, CHUNK) + 1) if side % d == 0)
 
 
 def level_shape(width: int, height: int, level: int) -> tuple[int, int]:
@@ -70,6 +81,7 @@ class ProbStore:
         self.levels = int(attrs["levels"])
         self.arrays = [group[str(k)] for k in range(self.levels)]
         self.histogram = np.zeros((self.num_classes, 256), dtype=np.int64)
+        self._lock = threading.Lock()
 
     @classmethod
     def create(
@@ -81,10 +93,10 @@ class ProbStore:
             shutil.rmtree(path)
         group = zarr.open_group(str(path), mode="w")
         levels = levels_for(width, height, core)
-        chunk = CHUNK if core % CHUNK == 0 else core
         compressor = numcodecs.Zstd(level=1)
         for k in range(levels):
             w, h = level_shape(width, height, k)
+            chunk = chunk_for(core, k)
             group.create_dataset(
                 str(k),
                 shape=(num_classes, h, w),
@@ -127,17 +139,35 @@ class ProbStore:
         return bool(self.group.attrs.get("complete", False))
 
     def write_tile(self, x: int, y: int, probs: np.ndarray) -> None:
-        """Write (C, h, w) probabilities at level-0 (x, y), and downsampled into every level."""
+        """Write (C, h, w) probabilities at level-0 (x, y), and downsampled into every level.
+
+        Safe to call from several threads for different tiles of the plan's grid.
+        """
         best, conf = winners(probs)
-        self.histogram += np.bincount(
+        counts = np.bincount(
             best.ravel().astype(np.int64) * 256 + conf.ravel(), minlength=self.num_classes * 256
         ).reshape(self.num_classes, 256)
+        self.add_histogram(counts)
+        levels = [probs]
+        for _ in range(1, self.levels):
+            levels.append(downsample(levels[-1]))
+        _, h, w = probs.shape
+        self.write_levels(x, y, w, h, levels)
+
+    def add_histogram(self, counts: np.ndarray) -> None:
+        """Add (C, 256) winner counts of written tiles (thread-safe)."""
+        with self._lock:
+            self.histogram += counts
+
+    def write_levels(self, x: int, y: int, w: int, h: int, levels: list[np.ndarray]) -> None:
+        """Write a tile's already downsampled levels (level k may be larger than the tile
+        there; what lies past ceil(h / 2**k) × ceil(w / 2**k) is ignored)."""
         for k, array in enumerate(self.arrays):
-            if k:
-                probs = downsample(probs)
             factor = 2**k
-            _, h, w = probs.shape
-            array[:, y // factor : y // factor + h, x // factor : x // factor + w] = probs
+            kh, kw = -(-h // factor), -(-w // factor)
+            array[:, y // factor : y // factor + kh, x // factor : x // factor + kw] = levels[k][
+                :, :kh, :kw
+            ]
 
     def finish(self) -> None:
         """Record the histogram and mark the store complete."""

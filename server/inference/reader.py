@@ -15,10 +15,12 @@ import numpy as np
 import openslide
 from PIL import Image
 
-from server.inference.threads import queue, threading
+from server.inference.regions import RegionMask
+from server.inference.threads import threading
 from server.inference.tiler import Grid, Tile, TileGeometry
 
-Batch = tuple[list[Tile], np.ndarray]  # tiles and their (N, S, S, 3) uint8 inputs
+# Tiles, their (N, S, S, 3) uint8 inputs, and (N, core, core) validity (None: all valid).
+Batch = tuple[list[Tile], np.ndarray, np.ndarray | None]
 
 
 def best_level(slide: openslide.OpenSlide, scale: float) -> int:
@@ -68,9 +70,13 @@ class WindowReader:
 
 
 class TileReader:
-    """Reads batches of tiles ahead of the model in `workers` threads; `get()` keeps order."""
+    """Reads tiles ahead of the model in `workers` threads; `get()` returns whole batches in
+    order. Workers take single tiles, so even the first batch is read in parallel, and stay
+    at most `prefetch` batches ahead of the consumer, which bounds memory.
 
-    _DONE = object()
+    Each batch comes with a validity mask (N, core, core) of the pixels that belong to the
+    grid and the region, or None when every pixel does.
+    """
 
     def __init__(
         self,
@@ -81,66 +87,109 @@ class TileReader:
         batch_size: int,
         workers: int = 1,
         prefetch: int = 2,
+        mask: RegionMask | None = None,
     ) -> None:
-        self.batches = [list(tiles[i : i + batch_size]) for i in range(0, len(tiles), batch_size)]
+        self.tiles = list(tiles)
+        self.batch_size = batch_size
+        self.batches = -(-len(self.tiles) // batch_size)
         self._open = open_slide
         self._grid = grid
         self._geometry = geometry
-        self._workers = max(1, min(workers, len(self.batches) or 1))
-        self._queues = [queue.Queue(maxsize=prefetch) for _ in range(self._workers)]
-        self._stop = threading.Event()
-        self._threads: list = []
+        self._mask = mask
+        self._workers = max(1, min(workers, len(self.tiles) or 1))
+        self._prefetch = prefetch
+        self._cond = threading.Condition()
+        self._done: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._claimed = 0
         self._next = 0
+        self._stop = False
+        self._error: BaseException | None = None
+        self._threads: list = []
 
     def start(self) -> TileReader:
         """Start the reading threads."""
         for worker in range(self._workers):
-            thread = threading.Thread(
-                target=self._run, args=(worker,), name=f"slidelab-reader-{worker}", daemon=True
-            )
+            thread = threading.Thread(target=self._run, name=f"slidelab-reader-{worker}")
+            thread.daemon = True
             thread.start()
             self._threads.append(thread)
         return self
 
-    def _run(self, worker: int) -> None:
-        out = self._queues[worker]
+    def _claim(self) -> int | None:
+        with self._cond:
+            while True:
+                if self._stop or self._claimed >= len(self.tiles):
+                    return None
+                if self._claimed // self.batch_size < self._next + self._prefetch:
+                    self._claimed += 1
+                    return self._claimed - 1
+                self._cond.wait(0.1)
+
+    def _run(self) -> None:
         try:
             slide = self._open()
+        except BaseException as exc:
+            self._fail(exc)
+            return
+        try:
             reader = WindowReader(slide, self._grid)
             size, margin = self._geometry.size, self._geometry.margin
-            for index in range(worker, len(self.batches), self._workers):
-                tiles = self.batches[index]
-                data = np.stack([reader.read(t.x - margin, t.y - margin, size) for t in tiles])
-                if not self._put(out, (tiles, data)):
-                    return
-            slide.close()
+            while (index := self._claim()) is not None:
+                tile = self.tiles[index]
+                pixels = reader.read(tile.x - margin, tile.y - margin, size)
+                valid = self._valid(tile)
+                with self._cond:
+                    self._done[index] = (pixels, valid)
+                    self._cond.notify_all()
         except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(out, exc)
+            self._fail(exc)
+        finally:
+            slide.close()
 
-    def _put(self, out, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _valid(self, tile: Tile) -> np.ndarray | None:
+        core = self._geometry.core
+        window = None
+        if self._mask is not None:
+            window = self._mask.window(self._grid, tile.x, tile.y, tile.w, tile.h)
+        if window is None and (tile.w, tile.h) == (core, core):
+            return None
+        valid = np.zeros((core, core), dtype=bool)
+        valid[: tile.h, : tile.w] = True if window is None else window
+        return valid
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
 
     def get(self) -> Batch | None:
         """The next batch in order, None after the last; re-raises a reading error."""
-        if self._next >= len(self.batches):
+        if self._next >= self.batches:
             return None
-        item = self._queues[self._next % self._workers].get()
-        self._next += 1
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        first = self._next * self.batch_size
+        indices = range(first, min(first + self.batch_size, len(self.tiles)))
+        with self._cond:
+            while not all(i in self._done for i in indices):
+                if self._error is not None:
+                    raise self._error
+                self._cond.wait(0.5)
+            items = [self._done.pop(i) for i in indices]
+            self._next += 1
+            self._cond.notify_all()
+        pixels = np.stack([p for p, _ in items])
+        masks = None
+        if any(v is not None for _, v in items):
+            core = self._geometry.core
+            full = np.ones((core, core), dtype=bool)
+            masks = np.stack([full if v is None else v for _, v in items])
+        return [self.tiles[i] for i in indices], pixels, masks
 
     def close(self) -> None:
         """Stop the threads (they finish the read in hand) and drop what was read ahead."""
-        self._stop.set()
-        for q in self._queues:
-            while not q.empty():
-                q.get_nowait()
+        with self._cond:
+            self._stop = True
+            self._done.clear()
+            self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=5)

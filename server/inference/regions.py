@@ -13,9 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import shapely
-from affine import Affine
 from PIL import Image
-from rasterio import features
 
 from server.inference.tiler import Grid, Tile
 
@@ -187,6 +185,9 @@ class PolygonMask:
         part = shapely.intersection(self.geometry, box)
         if part.is_empty:
             return np.zeros((h, w), dtype=bool)
+        from affine import Affine  # rasterio loads GDAL: only when an ROI is used
+        from rasterio import features
+
         transform = Affine(grid.scale, 0, left, 0, grid.scale, top)
         burned = features.rasterize([(part, 1)], out_shape=(h, w), transform=transform)
         return burned.astype(bool)

@@ -96,7 +96,8 @@ class InferenceService:
         cuda = self.device.type == "cuda"
         self.geometry = _tile_geometry()
         self.batch_size = 8 if cuda else 2
-        self.readers = 4 if cuda else 1
+        self.readers = 6 if cuda else 1  # slide reads and writes keep pace with a GPU
+        self.writers = 4 if cuda else 1
         self.pngs = ByteLRU(64 * MiB)
         self._prepared: OrderedDict[tuple, overlay.Prepared] = OrderedDict()
         self._stores: OrderedDict[tuple, ProbStore] = OrderedDict()
@@ -295,6 +296,7 @@ class InferenceService:
                 store,
                 self.batch_size,
                 self.readers,
+                self.writers,
             )
             self._run(job, pipeline)
         except Cancelled:

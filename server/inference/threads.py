@@ -14,8 +14,11 @@ from types import ModuleType
 
 def _original(name: str) -> ModuleType:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # eventlet's notice on import
-        from eventlet import patcher
+        warnings.simplefilter("ignore")  # eventlet's deprecation notice on import
+        try:
+            from eventlet import patcher
+        except ImportError:  # a process without eventlet (e.g. a GPU box) is never patched
+            return importlib.import_module(name)
     if patcher.is_monkey_patched("thread"):
         return patcher.original(name)
     return importlib.import_module(name)

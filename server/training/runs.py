@@ -368,6 +368,9 @@ class RunService:
             self.live.pop(run_id, None)
             if trainer is not None:
                 compute(trainer.close)
+                del trainer
+            if self.device.type == "cuda":  # hand the memory to the next job on the device
+                compute(torch.cuda.empty_cache)
 
     def _prepare(self, run_id: str, resume: bool) -> Trainer:
         row = self._row(run_id)

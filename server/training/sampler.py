@@ -380,11 +380,12 @@ class PatchSampler:
         self.classes = sorted(self.centres)
 
     def draw(
-        self, batch: int, rng: np.random.Generator | None = None
+        self, batch: int, rng: np.random.Generator | None = None, out=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """`batch` crops: images B×C×C×3 uint8 and labels B×C×C uint8 (C = crop size).
 
-        `rng` replaces the sampler's own random state (which then does not advance)."""
+        `rng` replaces the sampler's own random state (which then does not advance);
+        `out` is an (images, labels) pair of arrays to fill, e.g. views of pinned memory."""
         rng = rng or self.rng
         picks = rng.integers(len(self.classes), size=batch)
         rows = []
@@ -393,7 +394,7 @@ class PatchSampler:
             rows.append(centres[rng.integers(len(centres))])
         margin = (self.crop - self.inner) // 2
         offsets = margin + rng.integers(self.inner, size=(batch, 2))
-        return self._crops(rows, offsets, val=False)
+        return self._crops(rows, offsets, val=False, out=out)
 
     def validation_set(self, batches: int, batch: int, seed: int) -> list:
         """Fixed batches of centred crops from the held-out pixels ([] without a hold-out)."""
@@ -412,10 +413,13 @@ class PatchSampler:
             out.append(self._crops(rows, offsets, val=True))
         return out
 
-    def _crops(self, rows, offsets, val: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _crops(self, rows, offsets, val: bool, out=None) -> tuple[np.ndarray, np.ndarray]:
         c = self.crop
-        images = np.full((len(rows), c, c, 3), 255, np.uint8)
-        labels = np.full((len(rows), c, c), IGNORE, np.uint8)
+        if out is None:
+            out = np.empty((len(rows), c, c, 3), np.uint8), np.empty((len(rows), c, c), np.uint8)
+        images, labels = out
+        images.fill(255)
+        labels.fill(IGNORE)
         for i, ((index, y, x), (oy, ox)) in enumerate(zip(rows, offsets, strict=True)):
             region = self.cache.regions[index]
             label = region.val_label if val else region.label

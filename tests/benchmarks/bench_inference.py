@@ -50,7 +50,12 @@ MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 def bench_throughput(
-    device: torch.device, app_mpp: float, batch: int, readers: int, repeats: int = 2
+    device: torch.device,
+    app_mpp: float,
+    batch: int,
+    readers: int,
+    writers: int = 1,
+    repeats: int = 2,
 ) -> float:
     """Pipeline MP/s ÷ bare forward MP/s on the demo slide."""
     model = build_model("unet", "resnet18", 3).eval()
@@ -86,7 +91,13 @@ def bench_throughput(
                 Path(tmp) / "p.zarr", grid.width, grid.height, 3, geometry.core, {}
             )
             pipeline = Pipeline(
-                plan, lambda: openslide.OpenSlide(DEMO_SLIDE), predictor, store, batch, readers
+                plan,
+                lambda: openslide.OpenSlide(DEMO_SLIDE),
+                predictor,
+                store,
+                batch,
+                readers,
+                writers,
             )
             start = time.perf_counter()
             pipeline.run()
@@ -309,7 +320,7 @@ def main() -> int:
     cuda = device.type == "cuda"
     if args.only in (None, "throughput"):
         mpp = args.app_mpp or (0.25 if cuda else 0.5)
-        bench_throughput(device, mpp, 8 if cuda else 2, 4 if cuda else 1, 3 if cuda else 2)
+        bench_throughput(device, mpp, *((8, 6, 4, 3) if cuda else (2, 1, 1, 2)))
     if args.only in (None, "memory"):
         bench_memory(args.small, args.large)
     if args.only in (None, "overlay"):
