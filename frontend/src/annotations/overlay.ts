@@ -239,13 +239,17 @@ export class AnnotationOverlay {
       }
       if (prepared.classId === null || this.classes.isHidden(prepared.classId)) continue;
       ctx.fillStyle = this.classes.get(prepared.classId)?.color ?? prepared.color;
+      // The server stores a class in grid-cell pieces that share edges: filling them as
+      // one path rasterises each shared edge once, so no anti-aliased seam shows.
+      const visibleParts = new Path2D();
       for (const part of prepared.parts) {
         if (!intersects(part.bbox, bounds)) continue;
         const [x0, y0, x1, y1] = part.bbox;
         if (x1 - x0 < speck && y1 - y0 < speck) ctx.fillRect(x0, y0, speck, speck);
-        else ctx.fill(part.path, "evenodd");
+        else visibleParts.addPath(part.path);
         drawn += 1;
       }
+      ctx.fill(visibleParts, "evenodd");
     }
     this.lastDrawnParts = drawn;
     for (const preview of this.pending) this.paintPreview(preview);
