@@ -94,6 +94,17 @@ def test_heatmap_shows_one_class_probability(example_store: ProbStore):
     assert above[0, :, 3].tolist() == [0, 0, 0, 255]  # only C ≥ 30 % remains
 
 
+def test_device_pyramid_equals_the_host_one():
+    """The predictor halves levels with torch exactly as probstore.downsample does."""
+    from server.inference.predictor import _halve
+
+    rng = np.random.default_rng(3)
+    probs = rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    probs[:, :, rng.random((64, 64)) < 0.3] = 0  # pixels outside the region
+    halved = _halve(torch.from_numpy(probs)).numpy()
+    assert np.array_equal(halved, np.stack([downsample(p) for p in probs]))
+
+
 def test_downsample_averages_predicted_pixels_only():
     probs = np.zeros((2, 2, 2), np.uint8)
     probs[:, 0, 0] = (200, 55)
@@ -299,5 +310,3 @@ def test_tiles_match_a_single_pass(predictor: Predictor, tmp_path: Path):
     assert (top2[1] - top2[0])[differ].max(initial=0) <= 4
     assert differ.mean() < 0.001
     assert store.complete and store.histogram[:, 1:].sum() == grid.width * grid.height
-    # The pyramid made on the device per tile equals halving the whole level 0 on the host.
-    assert np.array_equal(store.read(1, 0, 0, 128, 128), downsample(tiled))

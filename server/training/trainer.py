@@ -119,7 +119,7 @@ class Trainer:
         crop = crop_size(self.patch, self.augment.scale_jitter)
         inner = int(self.patch / (1 + self.augment.scale_jitter))
         self.sampler = PatchSampler(cache, crop, settings["seed"], inner=inner)
-        self.gen = torch.Generator(device=device).manual_seed(settings["seed"])
+        self.gen = torch.Generator().manual_seed(settings["seed"])  # augmentation, on the CPU
         manual = manual_weights(settings, classes)
         weights = class_weights(settings["class_weighting"], cache.class_pixels, manual)
         self.loss_fn = make_loss(

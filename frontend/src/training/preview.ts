@@ -36,6 +36,10 @@ export class LivePreview {
       (loaded, resultId) => onShown(loaded, resultId),
     );
     app.socket.on("inference:done", (e: DoneEvent) => this.done(e));
+    // A preview that finished before we joined its room is only reported by the replay.
+    app.socket.on("inference:progress", (e: Partial<DoneEvent> & { result_id: string }) => {
+      if (e.state && ["completed", "failed", "cancelled"].includes(e.state)) this.done(e as DoneEvent);
+    });
     app.socket.on("job:error", (e: JobErrorEvent) => {
       if (this.pending && e.result_id !== undefined && String(e.result_id) === this.pending.resultId) {
         this.pending = null;
