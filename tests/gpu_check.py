@@ -211,7 +211,7 @@ def inference_section(device: torch.device) -> list[str]:
     import openslide
 
     from server.device import amp_dtype
-    from server.inference.pipeline import Pipeline, Plan
+    from server.inference.pipeline import Pipeline, Plan, gpu_threads
     from server.inference.predictor import Predictor
     from server.inference.probstore import ProbStore
     from server.inference.reader import WindowReader
@@ -259,7 +259,7 @@ def inference_section(device: torch.device) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         store = ProbStore.create(Path(tmp) / "p.zarr", grid.width, grid.height, 3, 768, {})
         start = time.perf_counter()
-        workers = (8, 6, 4) if cuda else (2, 1, 1)
+        workers = (8, *gpu_threads()) if cuda else (2, 1, 1)
         Pipeline(plan, lambda: openslide.OpenSlide(DEMO_SLIDE), predictor, store, *workers).run()
         took = time.perf_counter() - start
         whole = store.complete and store.histogram[:, 1:].sum() == grid.width * grid.height
@@ -270,7 +270,7 @@ def inference_section(device: torch.device) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:  # steady state needs a big slide
             path = Path(tmp) / "synthetic-16384.tif"
             generate_slide(path, 16384)
-            ratio = bench_throughput(device, 0.5, 8, 6, 4, 3, path)
+            ratio = bench_throughput(device, 0.5, 8, *gpu_threads(), 3, path)
         check(failures, ratio >= 0.85, f"inference/bare-forward throughput {ratio:.2f} ≥ 0.85")
     else:
         bench_throughput(device, 2.0, 2, 1, 1, 1)

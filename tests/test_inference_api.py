@@ -272,3 +272,26 @@ def test_several_slides_are_queued_and_results_deleted(env):
     assert server.get(f"/api/results/{ids[1]}").status_code == 404
     assert not (env["data"] / "results" / ids[1]).exists()
     assert requests.get(f"{server.url}/results/{ids[1]}.dzi", timeout=10).status_code == 404
+
+
+def test_roi_region_covers_the_drawn_polygon(env):
+    server, slide = env["server"], env["slide"]
+    triangle = [[400, 800], [1800, 800], [1100, 2200]]  # level-0 pixels
+    edit = server.post(
+        f"/api/slides/{slide}/annotations/edits", json={"tool": "roi", "points": triangle}
+    )
+    assert edit.status_code == 200, edit.text
+    features = server.get(f"/api/slides/{slide}/annotations").json()["features"]
+    roi_id = next(
+        f["properties"]["roi_id"] for f in features if f["properties"].get("kind") == "roi"
+    )
+    rid = start(server, app_id=env["app"], slide_id=slide, region={"roi_id": roi_id})
+    assert wait(server, rid)["state"] == "completed"
+    stats = server.get(f"/api/results/{rid}/stats").json()
+    triangle_mm2 = 0.5 * 1400 * 1400 * 0.499**2 / 1e6
+    assert stats["region_area_mm2"] == pytest.approx(triangle_mm2, rel=0.05)
+    top = 12
+    col, row, x, y = tile_at((1100, 1200))  # inside the triangle
+    assert png(server, rid, top, col, row)[y, x, 3] == 255
+    col, row, x, y = tile_at((500, 2000))  # inside its bounding box, outside the triangle
+    assert png(server, rid, top, col, row)[y, x, 3] == 0

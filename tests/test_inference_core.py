@@ -310,3 +310,25 @@ def test_tiles_match_a_single_pass(predictor: Predictor, tmp_path: Path):
     assert (top2[1] - top2[0])[differ].max(initial=0) <= 4
     assert differ.mean() < 0.001
     assert store.complete and store.histogram[:, 1:].sum() == grid.width * grid.height
+
+
+def test_slides_without_mpp_run_at_level_0_with_a_warning(tmp_path: Path):
+    from server.inference.planning import SlideFacts, make_plan
+    from server.inference.regions import RegionSpec
+
+    with openslide.OpenSlide(DEMO_SLIDE) as slide:
+        pixels = np.asarray(slide.read_region((0, 0), 0, (1024, 768)).convert("RGB"))
+    path = tmp_path / "uncalibrated.tif"
+    tifffile.imwrite(path, pixels, tile=(256, 256), photometric="rgb", metadata=None)
+    with openslide.OpenSlide(path) as slide:
+        assert openslide.PROPERTY_NAME_MPP_X not in slide.properties
+    facts = SlideFacts(str(path), 1024, 768, None)
+    plan = make_plan(RegionSpec("whole"), facts, 2.0, TileGeometry(256, 64))
+    assert plan.grid.scale == 1.0 and (plan.grid.width, plan.grid.height) == (1024, 768)
+    assert "resolution" in plan.warnings[0]
+    assert pixel_area_um2(plan.grid.scale, None) is None
+    stats = area_stats(np.zeros((3, 256), np.int64), 0.5, CLASSES, None)
+    assert stats["region_area_mm2"] is None and stats["classes"][0]["area_mm2"] is None
+    # A resolution mismatch resamples: 2 µm/px on a 0.5 µm/px slide is 4 level-0 px a pixel.
+    facts = SlideFacts(str(path), 1024, 768, 0.5)
+    assert make_plan(RegionSpec("whole"), facts, 2.0, TileGeometry(256, 64)).grid.width == 256

@@ -271,21 +271,23 @@ def test_learning_rate_schedules():
     assert learning_rate(step, 12, 50) == pytest.approx(0.0025)
 
 
-def test_checkpoint_restores_exactly_the_same_continuation(labels, tmp_path):
+@pytest.mark.parametrize("prefetch", [False, True], ids=["inline", "prefetch-thread"])
+def test_checkpoint_restores_exactly_the_same_continuation(labels, tmp_path, prefetch):
     torch.set_num_threads(1)
     settings = _settings()
     cache = load_cache([demo_source(labels)], 4.0, 72, ["Background", "Tissue"])
-    first = Trainer(settings, CLASSES, cache, torch.device("cpu"), tmp_path / "a")
+    first = Trainer(settings, CLASSES, cache, torch.device("cpu"), tmp_path / "a", prefetch)
     for _ in range(3):
         first.step()
     first.save_checkpoint(tmp_path / "ck.pt")
     expected = [first.step().loss for _ in range(2)]
-    second = Trainer(settings, CLASSES, cache, torch.device("cpu"))
+    second = Trainer(settings, CLASSES, cache, torch.device("cpu"), prefetch=prefetch)
     assert second.load_checkpoint(tmp_path / "ck.pt") == 3
     assert [second.step().loss for _ in range(2)] == expected
     state = torch.load(tmp_path / "ck.pt", weights_only=True)  # plain tensors and numbers
     assert state["iteration"] == 3
     first.close()
+    second.close()
 
 
 # ---- apps ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from server import apps
 from server.config import default_data_dir
 from server.device import describe, select_device
 from server.inference.export import write_export
-from server.inference.pipeline import Pipeline
+from server.inference.pipeline import Pipeline, gpu_threads
 from server.inference.planning import SlideFacts, make_plan, slide_bounds
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
@@ -99,8 +99,7 @@ def apply_to_slide(
             predictor,
             store,
             batch_size or (8 if cuda else 2),
-            6 if cuda else 1,
-            4 if cuda else 1,
+            *(gpu_threads() if cuda else (1, 1)),
         )
         with tqdm(
             total=pipeline.total, unit="tile", desc=slide_path.name, disable=not progress

@@ -9,6 +9,7 @@ the store streams to disk.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,13 @@ from server.inference.reader import TileReader
 from server.inference.regions import RegionMask, tile_in_region
 from server.inference.threads import queue, threading
 from server.inference.tiler import Grid, Tile, TileGeometry, plan_tiles
+
+
+def gpu_threads() -> tuple[int, int]:
+    """(readers, writers) that keep a GPU fed: the host's cores decode slide tiles and
+    compress results while the GPU computes; reading is the heavier part."""
+    cores = os.cpu_count() or 4
+    return max(2, cores * 5 // 8), max(2, cores * 3 // 8)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import zarr
 
 from server.inference.threads import threading
 
-CHUNK = 256
+CHUNK = 512  # at most; a level's chunk divides its tile size (768 -> 384, 192, ...)
 MIN_LEVEL_SIDE = 256  # the pyramid stops once a level fits in one overview tile
 FORMAT = "slidelab-probabilities"
 

@@ -33,12 +33,12 @@ def best_level(slide: openslide.OpenSlide, scale: float) -> int:
 
 
 def _on_white(region: Image.Image) -> np.ndarray:
-    rgba = np.asarray(region, dtype=np.uint8)
-    alpha = rgba[..., 3:4].astype(np.uint16)
-    if alpha.min() == 255:
-        return np.ascontiguousarray(rgba[..., :3])
-    rgb = (rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255
-    return rgb.astype(np.uint8)
+    # Pillow's C code (which releases the GIL) does the work: reader threads run in parallel.
+    if region.getextrema()[3][0] == 255:
+        return np.asarray(region.convert("RGB"))
+    rgb = Image.new("RGB", region.size, (255, 255, 255))
+    rgb.paste(region, mask=region.getchannel("A"))
+    return np.asarray(rgb)
 
 
 class WindowReader:

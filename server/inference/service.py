@@ -30,7 +30,7 @@ from server.device import select_device
 from server.errors import ApiError
 from server.events import room
 from server.inference import export, overlay
-from server.inference.pipeline import Pipeline, Plan
+from server.inference.pipeline import Pipeline, Plan, gpu_threads
 from server.inference.planning import SlideFacts, make_plan, slide_bounds
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
@@ -96,8 +96,7 @@ class InferenceService:
         cuda = self.device.type == "cuda"
         self.geometry = _tile_geometry()
         self.batch_size = 8 if cuda else 2
-        self.readers = 6 if cuda else 1  # slide reads and writes keep pace with a GPU
-        self.writers = 4 if cuda else 1
+        self.readers, self.writers = gpu_threads() if cuda else (1, 1)
         self.pngs = ByteLRU(64 * MiB)
         self._prepared: OrderedDict[tuple, overlay.Prepared] = OrderedDict()
         self._stores: OrderedDict[tuple, ProbStore] = OrderedDict()

@@ -23,6 +23,7 @@ from server.training.augment import AugmentConfig, augment, center, crop_size
 from server.training.errors import TrainingError
 from server.training.losses import class_weights, error_rate, make_loss
 from server.training.models import build_model
+from server.training.prefetch import Prefetcher
 from server.training.sampler import LabelCache, PatchSampler
 from server.training.settings import encoder_weights_source, uses_amp
 from server.training.tensorboard import RunLog
@@ -97,6 +98,7 @@ class Trainer:
         cache: LabelCache,
         device: torch.device,
         run_dir: Path | None = None,
+        prefetch: bool | None = None,
     ) -> None:
         self.settings = settings
         self.classes = classes
@@ -135,7 +137,11 @@ class Trainer:
         self.stale_validations = 0
         self.log = RunLog(run_dir / "tb", classes) if run_dir else None
         self._calibration_rng = np.random.default_rng(settings["seed"] + 1)
-        self._next = self._draw()
+        # On a GPU the next batch is drawn in a background thread while the step runs.
+        use_thread = device.type == "cuda" if prefetch is None else prefetch
+        self._prefetch = Prefetcher(self._draw) if use_thread else None
+        self._ready: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._next_batch()
 
     # ---- one iteration ---------------------------------------------------------------
 
@@ -149,6 +155,27 @@ class Trainer:
         labels = torch.empty((batch, crop, crop), dtype=torch.uint8, pin_memory=pin)
         self.sampler.draw(batch, out=(images.numpy(), labels.numpy()))
         return images, labels
+
+    def _next_batch(self) -> None:
+        """Start drawing the next batch (in the background on a GPU)."""
+        if self._prefetch is not None:
+            self._prefetch.request()
+        else:
+            self._ready = self._draw()
+
+    def _take_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch for this step; the following one starts drawing at once."""
+        if self._ready is not None:
+            batch, self._ready = self._ready, None
+        else:
+            batch = self._prefetch.get()
+        self._next_batch()
+        return batch
+
+    def _settle_batch(self) -> None:
+        """Wait for a background draw in flight and keep its batch for the next step."""
+        if self._prefetch is not None and self._ready is None:
+            self._ready = self._prefetch.get()
 
     def step(self) -> StepResult:
         """Train on one batch and return the iteration's figures (TrainingError on failure)."""
@@ -167,7 +194,7 @@ class Trainer:
         lr = learning_rate(self.settings, self.iteration, self.iterations)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        images, labels = self._next
+        images, labels = self._take_batch()
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
         x, y = augment(images, labels, self.patch, self.augment, self.gen)
@@ -180,7 +207,6 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         wrong, labelled = error_rate(logits.detach(), y)
-        self._next = self._draw()  # overlaps the GPU's work on this step
         # One device sync per step, for the three figures together.
         figures = torch.stack([loss.detach().float(), wrong.float(), labelled.float()])
         loss_value, wrong, labelled = figures.tolist()
@@ -277,6 +303,7 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything to continue exactly: weights, optimizer, scaler, random states."""
+        self._settle_batch()
         return {
             "iteration": self.iteration,
             "model": {k: v.contiguous() for k, v in self.model.state_dict().items()},
@@ -302,6 +329,8 @@ class Trainer:
     def load_checkpoint(self, path: Path) -> int:
         """Restore a checkpoint (weights-only unpickling); returns its iteration."""
         state = torch.load(path, map_location="cpu", weights_only=True)
+        self._settle_batch()  # no draw may run while the sampler's state is replaced
+        self._ready = None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -311,7 +340,7 @@ class Trainer:
         self.best_val = state["best_val"]
         self.stale_validations = state["stale_validations"]
         self.iteration = state["iteration"]
-        self._next = self._draw()
+        self._next_batch()
         return self.iteration
 
     def weights(self) -> dict[str, torch.Tensor]:
@@ -320,7 +349,9 @@ class Trainer:
         return {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
 
     def close(self) -> None:
-        """Flush and close the TensorBoard log."""
+        """Flush and close the TensorBoard log; end the prefetch thread."""
+        if self._prefetch is not None:
+            self._prefetch.close()
         if self.log:
             self.log.close()
 

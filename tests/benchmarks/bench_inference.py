@@ -34,7 +34,7 @@ import openslide  # noqa: E402
 import torch  # noqa: E402
 
 from server.device import autocast, describe, select_device, to_device  # noqa: E402
-from server.inference.pipeline import Pipeline, Plan  # noqa: E402
+from server.inference.pipeline import Pipeline, Plan, gpu_threads  # noqa: E402
 from server.inference.planning import scale_for  # noqa: E402
 from server.inference.predictor import Predictor  # noqa: E402
 from server.inference.probstore import ProbStore  # noqa: E402
@@ -114,7 +114,8 @@ def bench_throughput(
         full = min(full, whole_pipeline())
     print(
         f"throughput on {slide_path.name}: {len(plan.tiles)} tiles of {geometry.size}² "
-        f"({megapixels:.1f} MP kept) on {describe(device)}: bare forward {megapixels / bare:.2f} MP/s, "
+        f"({megapixels:.1f} MP kept) on {describe(device)}: "
+        f"bare forward {megapixels / bare:.2f} MP/s, "
         f"whole pipeline {megapixels / full:.2f} MP/s"
     )
     ratio = bare / full
@@ -324,7 +325,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory(prefix="slidelab-bench-") as tmp:
                 path = Path(tmp) / "synthetic-16384.tif"
                 generate_slide(path, 16384)
-                bench_throughput(device, args.app_mpp or 0.5, 8, 6, 4, 3, path)
+                bench_throughput(device, args.app_mpp or 0.5, 8, *gpu_threads(), 3, path)
         else:
             bench_throughput(device, args.app_mpp or 0.5, 2, 1, 1, 2)
     if args.only in (None, "memory"):

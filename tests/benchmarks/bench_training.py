@@ -170,7 +170,7 @@ def it_per_s(history: list[dict], first: int, last: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=20, help="iterations per window")
-    parser.add_argument("--rounds", type=int, default=2, help="passes over the tiles")
+    parser.add_argument("--rounds", type=int, default=6, help="passes over the tiles")
     args = parser.parse_args()
     device = select_device("auto")
     settings = defaults(device.type)
