@@ -295,3 +295,17 @@ def test_roi_region_covers_the_drawn_polygon(env):
     assert png(server, rid, top, col, row)[y, x, 3] == 255
     col, row, x, y = tile_at((500, 2000))  # inside its bounding box, outside the triangle
     assert png(server, rid, top, col, row)[y, x, 3] == 0
+
+
+def test_a_result_cut_by_a_server_stop_is_marked_failed(env):
+    """Last in this module: it restarts the server."""
+    server, slide = env["server"], env["slide"]
+    rid = start(server, app_id=env["slow_app"], slide_id=slide, region="whole")
+    deadline = time.monotonic() + 120
+    while server.get(f"/api/results/{rid}").json()["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    server.restart(kill=True)
+    result = server.get(f"/api/results/{rid}").json()
+    assert result["state"] == "failed" and "Interrupted" in result["error"]["message"]
+    assert server.get(f"/api/results/{rid}/stats").status_code == 409

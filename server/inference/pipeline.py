@@ -82,6 +82,9 @@ class Pipeline:
             for i in range(max(1, writers))
         ]
         self._count_lock = threading.Lock()
+        self._pending = None
+        # Seconds the driving thread spent waiting on each stage (where a slow run stalls).
+        self.timings = dict.fromkeys(("read_wait", "submit", "device_wait", "write_wait"), 0.0)
         self._error: BaseException | None = None
         self._running = False
 
@@ -107,19 +110,41 @@ class Pipeline:
         return self
 
     def step(self) -> bool:
-        """Predict the next batch and hand it to the writer; False when none is left."""
+        """Predict the next batch and hand the one before to the writers; False when done.
+
+        The device computes batch k while this thread collects batch k - 1 and the readers
+        and writers work on others, so the GPU is not left waiting on the host.
+        """
         self._raise_writer_error()
+        clock = time.perf_counter()
         batch = self._reader.get()
+        self.timings["read_wait"] += time.perf_counter() - clock
         if batch is None:
+            self._collect()
             return False
         tiles, pixels, valid = batch
-        levels, histogram = self.predictor.predict_levels(
-            pixels, self.plan.geometry.margin, valid, self.store.levels
-        )
+        clock = time.perf_counter()
+        levels = self.store.levels
+        pending = self.predictor.submit_levels(pixels, self.plan.geometry.margin, valid, levels)
+        self.timings["submit"] += time.perf_counter() - clock
+        self._collect()
+        self._pending = (tiles, pending)
+        return True
+
+    def _collect(self) -> None:
+        """Hand the previous batch's results to the writers."""
+        if self._pending is None:
+            return
+        clock = time.perf_counter()
+        tiles, pending = self._pending
+        self._pending = None
+        levels, histogram = pending.result()
+        self.timings["device_wait"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         self.store.add_histogram(histogram)
         for i, tile in enumerate(tiles):
             self._out.put((tile, [level[i] for level in levels]))
-        return True
+        self.timings["write_wait"] += time.perf_counter() - clock
 
     def run(self, on_step: Callable[[Pipeline], None] | None = None) -> None:
         """Every step then finish (for callers that are not greenlets)."""

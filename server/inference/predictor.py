@@ -68,21 +68,51 @@ class Predictor:
         """Per level k, uint8 probabilities (N, C, core / 2**k, same) of the cores, zero where
         `valid` (N, core, core) is False; and the (C, 256) histogram of (class, probability)
         of the winners over valid pixels. Levels halve like probstore.downsample does."""
+        return self.submit_levels(batch, margin, valid, levels).result()
+
+    def submit_levels(
+        self, batch: np.ndarray, margin: int, valid: np.ndarray | None, levels: int
+    ) -> Pending:
+        """Start `predict_levels` and return at once; on CUDA the device works while the
+        caller prepares the next batch, and `result()` waits for the copies back."""
         with torch.inference_mode():
             probs = torch.softmax(self.logits(batch), dim=1)
             size = probs.shape[-1]
             core = probs[:, :, margin : size - margin, margin : size - margin]
             quantised = (core * 255).round_().to(torch.uint8)
             if valid is not None:
-                quantised *= torch.from_numpy(valid).to(self.device)[:, None]
+                mask = torch.from_numpy(valid).to(self.device, non_blocking=True)
+                quantised *= mask[:, None]
             best = quantised.argmax(dim=1)
             conf = quantised.amax(dim=1).long()
             classes = quantised.shape[1]
-            histogram = torch.bincount((best * 256 + conf).flatten(), minlength=classes * 256)
+            # scatter_add, unlike bincount, needs no device-to-host sync to size its output.
+            bins = (best * 256 + conf).flatten()
+            histogram = torch.zeros(classes * 256, dtype=torch.int64, device=self.device)
+            histogram.scatter_add_(0, bins, torch.ones_like(bins))
             out = [quantised]
             for _ in range(1, levels):
                 out.append(_halve(out[-1]))
-            return [o.cpu().numpy() for o in out], histogram.view(classes, 256).cpu().numpy()
+            return Pending(out, histogram.view(classes, 256), self.device)
+
+
+class Pending:
+    """Device results on their way to the host (non-blocking copies into pinned memory)."""
+
+    def __init__(self, levels: list[torch.Tensor], histogram: torch.Tensor, device) -> None:
+        cuda = device.type == "cuda"
+        self._levels = [t.to("cpu", non_blocking=cuda) for t in levels]
+        self._histogram = histogram.to("cpu", non_blocking=cuda)
+        self._event = None
+        if cuda:
+            self._event = torch.cuda.Event()
+            self._event.record()
+
+    def result(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """(levels, histogram) as numpy, once the copies have landed."""
+        if self._event is not None:
+            self._event.synchronize()
+        return [t.numpy() for t in self._levels], self._histogram.numpy()
 
 
 def _halve(probs: torch.Tensor) -> torch.Tensor:

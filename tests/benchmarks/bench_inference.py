@@ -17,7 +17,6 @@ Run: .venv/bin/python tests/benchmarks/bench_inference.py [--only throughput|mem
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import subprocess
@@ -103,7 +102,10 @@ def bench_throughput(
             start = time.perf_counter()
             pipeline.run()
             _sync(device)
-            return time.perf_counter() - start
+            took = time.perf_counter() - start
+            stalls = ", ".join(f"{k} {v:.2f} s" for k, v in pipeline.timings.items())
+            print(f"  pipeline {took:.2f} s; driving thread: {stalls}")
+            return took
 
     with torch.inference_mode(), autocast(device):
         predictor.model(inputs[0])  # warm-up (cuDNN autotune, thread pools)
@@ -202,20 +204,25 @@ def memory_child(slide_path: str) -> None:
         store = ProbStore.create(Path(tmp) / "p.zarr", grid.width, grid.height, 3, 768, {})
         Pipeline(plan, lambda: openslide.OpenSlide(slide_path), predictor, store, 2).run()
         print(f"{len(plan.tiles)} tiles, grid {grid.width}×{grid.height}", flush=True)
+    # VmHWM: this process's own peak (a parent's rusage would also count the pages this
+    # process had between fork and exec, i.e. the parent's).
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+    print(f"peak_rss_mb={peak_kb / 1024:.1f}", flush=True)
 
 
 def _peak_rss_mb(slide_path: Path) -> tuple[float, float, str]:
     start = time.perf_counter()
-    proc = subprocess.Popen(
+    done = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(slide_path)],
-        stdout=subprocess.PIPE,
+        capture_output=True,
         text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out = proc.stdout.read().strip() if proc.stdout else ""
-    if status != 0:
-        raise RuntimeError(f"memory child failed on {slide_path}: {out}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start, out
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not lines[-1].startswith("peak_rss_mb="):
+        raise RuntimeError(f"memory child failed on {slide_path}: {done.stdout}{done.stderr}")
+    peak = float(lines[-1].split("=")[1])
+    return peak, time.perf_counter() - start, "; ".join(lines[:-1])
 
 
 def bench_memory(small: int, large: int) -> float:
