@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import openslide
 from flask import Blueprint, Response, jsonify, request
 
 from server import __version__
@@ -12,6 +11,7 @@ from server.jobs import compute
 from server.slides.fastpath import CACHE_CONTROL, tile_etag
 from server.slides.handles import OVERLAP, TILE_SIZE
 from server.slides.library import SlideEntry
+from server.slides.metadata import slide_bounds
 from server.slides.tiles import TileOutOfRange
 
 bp = Blueprint("slides", __name__)
@@ -72,22 +72,9 @@ def slide_detail(slide_id: str):
         "tile_size": TILE_SIZE,
         "overlap": OVERLAP,
         "levels": opened.deepzoom.level_count,
-        "bounds": _bounds(props),
+        "bounds": slide_bounds(opened.slide),
     }
     return jsonify(body)
-
-
-def _bounds(props: dict) -> list[int] | None:
-    """The non-empty region (x, y, w, h) in level-0 pixels, when the format records it."""
-    keys = (
-        openslide.PROPERTY_NAME_BOUNDS_X,
-        openslide.PROPERTY_NAME_BOUNDS_Y,
-        openslide.PROPERTY_NAME_BOUNDS_WIDTH,
-        openslide.PROPERTY_NAME_BOUNDS_HEIGHT,
-    )
-    if all(k in props for k in keys):
-        return [int(props[k]) for k in keys]
-    return None
 
 
 @bp.get("/api/slides/<slide_id>/thumbnail")

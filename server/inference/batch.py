@@ -23,14 +23,14 @@ from server.config import default_data_dir
 from server.device import describe, select_device
 from server.inference.export import write_export
 from server.inference.pipeline import Pipeline, gpu_threads
-from server.inference.planning import SlideFacts, make_plan, slide_bounds
+from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionError, RegionSpec
 from server.inference.stats import area_stats, pixel_area_um2
 from server.inference.thresholds import parse_threshold
 from server.inference.tiler import TileGeometry
-from server.slides.metadata import read_info
+from server.slides.metadata import read_info, slide_bounds
 from server.training.models import build_model
 
 KINDS = ("geojson", "tiff", "csv")

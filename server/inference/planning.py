@@ -37,20 +37,6 @@ class SlideFacts:
     bounds: tuple[float, float, float, float] | None = None  # non-empty area, when recorded
 
 
-def slide_bounds(slide: openslide.OpenSlide) -> tuple[float, float, float, float] | None:
-    """The (x, y, w, h) non-empty area the format records, else None."""
-    props = slide.properties
-    keys = (
-        openslide.PROPERTY_NAME_BOUNDS_X,
-        openslide.PROPERTY_NAME_BOUNDS_Y,
-        openslide.PROPERTY_NAME_BOUNDS_WIDTH,
-        openslide.PROPERTY_NAME_BOUNDS_HEIGHT,
-    )
-    if all(k in props for k in keys):
-        return tuple(float(props[k]) for k in keys)
-    return None
-
-
 def scale_for(app_mpp: float, slide_mpp: float | None) -> tuple[float, list[str]]:
     """Level-0 pixels per app pixel, and warnings (no slide µm/px → level 0 as is)."""
     if not slide_mpp:

@@ -31,7 +31,7 @@ from server.errors import ApiError
 from server.events import room
 from server.inference import export, overlay
 from server.inference.pipeline import Pipeline, Plan, gpu_threads
-from server.inference.planning import SlideFacts, make_plan, slide_bounds
+from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionError, RegionSpec, parse_region
@@ -42,6 +42,7 @@ from server.inference.tiler import Grid, TileGeometry
 from server.jobs import Throttle, compute, spawn
 from server.slides.cache import ByteLRU
 from server.slides.library import SlideEntry
+from server.slides.metadata import slide_bounds
 
 log = logging.getLogger(__name__)
 

@@ -79,3 +79,17 @@ def read_info(slide: openslide.OpenSlide, path: Path) -> SlideInfo:
         level_downsamples=[float(d) for d in slide.level_downsamples],
         associated=sorted(slide.associated_images.keys()),
     )
+
+
+def slide_bounds(slide: openslide.AbstractSlide) -> tuple[int, int, int, int] | None:
+    """The non-empty area (x, y, w, h) in level-0 pixels, when the format records it."""
+    props = slide.properties
+    keys = (
+        openslide.PROPERTY_NAME_BOUNDS_X,
+        openslide.PROPERTY_NAME_BOUNDS_Y,
+        openslide.PROPERTY_NAME_BOUNDS_WIDTH,
+        openslide.PROPERTY_NAME_BOUNDS_HEIGHT,
+    )
+    if all(k in props for k in keys):
+        return tuple(int(props[k]) for k in keys)
+    return None

@@ -33,11 +33,10 @@ import socketio
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import segmentation_models_pytorch as smp  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
-from server.device import autocast, grad_scaler, prepare_model, select_device, to_device  # noqa: E402
+from server.device import select_device  # noqa: E402
 from server.training.settings import defaults  # noqa: E402
+from tests.gpu_check import bare_step  # noqa: E402
 from tests.helpers import DEMO_DIR, ServerProcess  # noqa: E402
 from tests.training_support import seed_labels  # noqa: E402
 
@@ -62,24 +61,7 @@ def torch_threads() -> int:
 def bare_loop_it_per_s(settings: dict, iterations: int, device: torch.device) -> float:
     """A plain smp training loop on random in-memory tensors: no sampler, no server."""
     torch.manual_seed(0)
-    model = smp.Unet(encoder_name=settings["encoder"], encoder_weights=None, classes=2)
-    model = prepare_model(model, device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
-    scaler = grad_scaler(device)
-    b, p = settings["batch_size"], settings["patch_size"]
-    x = to_device(torch.randn(b, 3, p, p), device)
-    y = torch.randint(0, 2, (b, p, p), device=device)
-
-    def step() -> float:
-        with autocast(device):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return float(loss.detach())  # the figure a training loop reports every iteration
-
+    step = bare_step(settings, device)
     for _ in range(3):
         step()
     start = time.perf_counter()
