@@ -11,7 +11,7 @@ from pathlib import Path
 
 def _serve(args: argparse.Namespace) -> int:
     # eventlet must patch the standard library before Flask, sockets or threads are imported.
-    warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
