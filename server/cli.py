@@ -1,4 +1,4 @@
-"""Command line: `slidelab serve DIR...` (and the commands later issues add)."""
+"""Command line: `slidelab serve`, `slidelab apply` and `slidelab tensorboard`."""
 
 from __future__ import annotations
 
