@@ -332,3 +332,14 @@ def test_slides_without_mpp_run_at_level_0_with_a_warning(tmp_path: Path):
     # A resolution mismatch resamples: 2 µm/px on a 0.5 µm/px slide is 4 level-0 px a pixel.
     facts = SlideFacts(str(path), 1024, 768, 0.5)
     assert make_plan(RegionSpec("whole"), facts, 2.0, TileGeometry(256, 64)).grid.width == 256
+
+
+def test_each_preview_generation_has_its_own_store(tmp_path):
+    from server.inference.results import stale_stores, store_path
+
+    paths = [store_path(tmp_path, "r1", g) for g in range(4)]
+    assert len(set(paths)) == 4
+    for path in paths:
+        path.mkdir(parents=True)
+    # Running generation 3: the one before it may still be on screen, older ones can go.
+    assert set(stale_stores(tmp_path, "r1", 3)) == set(paths[:2])

@@ -47,9 +47,21 @@ def result_dir(data_dir: Path, result_id: str) -> Path:
     return Path(data_dir) / "results" / result_id
 
 
-def store_path(data_dir: Path, result_id: str) -> Path:
-    """The zarr probability store of a result."""
-    return result_dir(data_dir, result_id) / "probabilities.zarr"
+def store_path(data_dir: Path, result_id: str, generation: int = 0) -> Path:
+    """The zarr probability store of one generation of a result.
+
+    A live preview re-runs its result (a new generation) while the viewer may still be
+    reading tiles of the previous one, so each generation gets its own store.
+    """
+    name = "probabilities.zarr" if generation == 0 else f"probabilities-g{generation}.zarr"
+    return result_dir(data_dir, result_id) / name
+
+
+def stale_stores(data_dir: Path, result_id: str, generation: int) -> list[Path]:
+    """Stores of generations older than the one before `generation` (safe to delete)."""
+    keep = {store_path(data_dir, result_id, g) for g in (generation, generation - 1) if g >= 0}
+    folder = result_dir(data_dir, result_id)
+    return [p for p in folder.glob("probabilities*.zarr") if p not in keep]
 
 
 class ResultTable:

@@ -35,7 +35,13 @@ from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionError, RegionSpec, parse_region
-from server.inference.results import ResultTable, now_iso, result_dir, store_path
+from server.inference.results import (
+    ResultTable,
+    now_iso,
+    result_dir,
+    stale_stores,
+    store_path,
+)
 from server.inference.stats import area_stats, pixel_area_um2
 from server.inference.thresholds import threshold_level
 from server.inference.tiler import Grid, TileGeometry
@@ -277,7 +283,9 @@ class InferenceService:
                 "tiles": len(plan.tiles),
             }
             self.table.update(rid, meta=meta)
-            path = store_path(self.data_dir, rid)
+            path = store_path(self.data_dir, rid, row["generation"])
+            for stale in stale_stores(self.data_dir, rid, row["generation"]):
+                compute(shutil.rmtree, stale, True)
             grid = plan.grid
             store = compute(
                 ProbStore.create,
@@ -445,7 +453,8 @@ class InferenceService:
         store = self._stores.get(key)
         if store is None:
             try:
-                store = compute(ProbStore.open, store_path(self.data_dir, row["id"]))
+                path = store_path(self.data_dir, row["id"], row["generation"])
+                store = compute(ProbStore.open, path)
             except FileNotFoundError as exc:
                 raise ApiError(409, "This result's data is missing") from exc
             self._stores[key] = store
