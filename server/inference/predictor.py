@@ -62,19 +62,14 @@ class Predictor:
             core = probs[:, :, margin : size - margin, margin : size - margin]
             return (core * 255).round_().to(torch.uint8).cpu().numpy()
 
-    def predict_levels(
-        self, batch: np.ndarray, margin: int, valid: np.ndarray | None, levels: int
-    ) -> tuple[list[np.ndarray], np.ndarray]:
-        """Per level k, uint8 probabilities (N, C, core / 2**k, same) of the cores, zero where
-        `valid` (N, core, core) is False; and the (C, 256) histogram of (class, probability)
-        of the winners over valid pixels. Levels halve like probstore.downsample does."""
-        return self.submit_levels(batch, margin, valid, levels).result()
-
     def submit_levels(
         self, batch: np.ndarray, margin: int, valid: np.ndarray | None, levels: int
     ) -> Pending:
-        """Start `predict_levels` and return at once; on CUDA the device works while the
-        caller prepares the next batch, and `result()` waits for the copies back."""
+        """Start predicting a batch and return at once; `result()` gives, per level k, uint8
+        probabilities (N, C, core / 2**k, same) of the cores, zero where `valid` (N, core,
+        core) is False, and the (C, 256) histogram of (class, probability) of the winners
+        over valid pixels. Levels halve like probstore.downsample does. On CUDA the device
+        works while the caller prepares the next batch; `result()` waits for the copies."""
         with torch.inference_mode():
             probs = torch.softmax(self.logits(batch), dim=1)
             size = probs.shape[-1]

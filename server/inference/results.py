@@ -28,9 +28,6 @@ CREATE INDEX IF NOT EXISTS inference_results_slide ON inference_results (slide_i
 CREATE INDEX IF NOT EXISTS inference_results_preview ON inference_results (preview_key);
 """
 
-STATES = ("queued", "running", "completed", "failed", "cancelled")
-UNFINISHED = ("queued", "running")
-
 
 def now_iso() -> str:
     """UTC now, ISO 8601."""

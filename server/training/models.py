@@ -12,7 +12,7 @@ or a `.safetensors` file path is given.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
@@ -127,7 +127,6 @@ class Architecture:
     encoders: tuple[str, ...]
     default_encoder: str
     cpu_warning: str | None = None
-    notes: dict = field(default_factory=dict)
 
 
 RESNET_LIKE = ("resnet18", "resnet34", "resnet50", "efficientnet-b0", "mobilenet_v2")

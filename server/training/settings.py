@@ -84,7 +84,6 @@ _CUDA = {
     "learning_rate": 0.001,
     "iterations": 2000,
 }
-BASIC_ORDER = ("architecture", "mpp", "patch_size", "batch_size", "learning_rate", "iterations")
 
 
 def defaults(device_type: str) -> dict[str, Any]:
