@@ -164,19 +164,18 @@ def rois(store: Store, slide_id: str) -> list[sqlite3.Row]:
 
 def roi_wkb(store: Store, slide_id: str, roi_id: int) -> bytes | None:
     """A live ROI's WKB, or None when the slide has no such ROI."""
-    ensure_schema(store)
-    row = store.query_one(
-        "SELECT wkb FROM annotation_rois WHERE slide_id = ? AND id = ? AND live = 1",
-        (slide_id, roi_id),
-    )
-    return row[0] if row else None
+    return _live_roi_field(store, slide_id, roi_id, "wkb")
 
 
 def roi_coords(store: Store, slide_id: str, roi_id: int) -> str | None:
     """A live ROI's GeoJSON polygon coordinates, or None when the slide has no such ROI."""
+    return _live_roi_field(store, slide_id, roi_id, "coords")
+
+
+def _live_roi_field(store: Store, slide_id: str, roi_id: int, column: str):
     ensure_schema(store)
     row = store.query_one(
-        "SELECT coords FROM annotation_rois WHERE slide_id = ? AND id = ? AND live = 1",
+        f"SELECT {column} FROM annotation_rois WHERE slide_id = ? AND id = ? AND live = 1",
         (slide_id, roi_id),
     )
     return row[0] if row else None

@@ -7,7 +7,7 @@ import type { SlideViewer } from "../viewer/slideViewer";
 import type { ClassStore } from "./classStore";
 import { distance, enclosesArea, rectangleCorners, roundPoints, thinPoints } from "./geometry";
 import { ROI_COLOR, paintArea, strokeRoi, tracePolyline, type StrokePreview } from "./strokes";
-import type { EditRequest, Position } from "./types";
+import type { EditRequest, EditTool, Position } from "./types";
 
 export type ToolName =
   | "pan"
@@ -355,17 +355,7 @@ export class ToolController {
       step *= 2;
       thinned = thinPoints(points, step);
     }
-    const cls = tool === "brush" ? this.host.classes.activeClass() : null;
-    if (tool === "brush" && !cls) return;
-    const edit: EditRequest = { tool, points: roundPoints(thinned), radius };
-    if (cls) edit.class_id = cls.id;
-    this.host.commit(edit, {
-      tool,
-      classId: cls?.id ?? null,
-      color: cls?.color ?? "#000",
-      points: edit.points,
-      radius,
-    });
+    this.commitEdit(tool, tool === "brush", { tool, points: roundPoints(thinned), radius });
   }
 
   private commitPolygon(tool: "polygon" | "roi", points: Position[]): void {
@@ -373,16 +363,20 @@ export class ToolController {
       if (tool === "roi" || points.length >= 3) this.host.notify("That shape encloses no area");
       return;
     }
-    const cls = tool === "polygon" ? this.host.classes.activeClass() : null;
-    if (tool === "polygon" && !cls) return;
-    const edit: EditRequest = { tool, points: roundPoints(points) };
+    this.commitEdit(tool, tool === "polygon", { tool, points: roundPoints(points) });
+  }
+
+  /** Send an edit (with the active class when the tool paints one) and preview it. */
+  private commitEdit(tool: EditTool, paintsClass: boolean, edit: EditRequest): void {
+    const cls = paintsClass ? this.host.classes.activeClass() : null;
+    if (paintsClass && !cls) return;
     if (cls) edit.class_id = cls.id;
     this.host.commit(edit, {
       tool,
       classId: cls?.id ?? null,
       color: cls?.color ?? "#000",
       points: edit.points,
-      radius: 0,
+      radius: edit.radius ?? 0,
     });
   }
 
