@@ -11,10 +11,10 @@ from flask_socketio import SocketIO
 from server.api import annotations, apps, classes, results, slides, training
 from server.config import Config
 from server.context import Context
-from server.errors import install_error_handlers, not_found
+from server.errors import SafeJSONProvider, install_error_handlers, not_found
 from server.events import install_events
 from server.jobs import DeviceQueue
-from server.security import install_token_check
+from server.security import AccessGuard, OriginPolicy
 from server.slides.cache import ByteLRU
 from server.slides.fastpath import TileFastPath
 from server.slides.handles import SlideHandles
@@ -29,11 +29,20 @@ BLUEPRINTS = (slides, classes, annotations, training, apps, results)
 
 
 def create_app(config: Config) -> tuple[Flask, SocketIO]:
-    """Build the app: services in a Context, blueprints, Socket.IO, token check, SPA."""
+    """Build the app: services in a Context, blueprints, Socket.IO, access guard, SPA."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json = SafeJSONProvider(app)
     app.json.sort_keys = False
-    socketio = SocketIO(app, async_mode="eventlet", cors_allowed_origins=[])
+    policy = OriginPolicy(config)
+    socketio = SocketIO(
+        app,
+        async_mode="eventlet",
+        cors_allowed_origins=lambda origin, environ: policy.origin_allowed(
+            origin, environ.get("HTTP_HOST", "")
+        ),
+        max_http_buffer_size=config.max_socket_message_bytes,
+    )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     library = SlideLibrary(config.slide_roots)
     library.scan()
@@ -49,8 +58,6 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
     )
     app.extensions["slidelab"] = ctx
     install_error_handlers(app)
-    if config.requires_token:
-        install_token_check(app, config.token)
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
         init = getattr(module, "init", None)
@@ -58,7 +65,7 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
             init(ctx)
     install_events(socketio, ctx)
     _serve_frontend(app)
-    app.wsgi_app = TileFastPath(app.wsgi_app, ctx)
+    app.wsgi_app = AccessGuard(TileFastPath(app.wsgi_app, ctx), config)
     return app, socketio
 
 

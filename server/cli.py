@@ -17,6 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     eventlet.monkey_patch()
     from server.app import create_app
     from server.config import Config
+    from server.wsgi_server import serve_forever
 
     settings = dict(
         slide_roots=[Path(d) for d in args.dirs],
@@ -27,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         jpeg_quality=args.jpeg_quality,
         tile_cache_bytes=args.tile_cache_mb * 1024 * 1024,
         open_slides=args.open_slides,
+        allowed_hosts=args.allow_host,
+        max_connections_per_client=args.max_connections_per_client,
     )
     if args.data_dir:
         settings["data_dir"] = Path(args.data_dir)
@@ -44,33 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"slidelab: {count} slide(s) under {', '.join(map(str, config.slide_roots))}")
     print(f"slidelab: data in {config.data_dir}")
     print(f"slidelab: open {config.url()}", flush=True)
-    serve_forever(app, config.host, config.port, log_output=args.verbose)
+    serve_forever(app, config, log_output=args.verbose)
     return 0
-
-
-def serve_forever(app, host: str, port: int, log_output: bool) -> None:
-    """Run the eventlet WSGI server (what `socketio.run` does), with TCP_NODELAY.
-
-    Without TCP_NODELAY a tile's headers and body can wait on Nagle's algorithm and the
-    browser's delayed ACK: 40 ms stalls on cached tiles that take well under a millisecond.
-    Linux passes the option from the listening socket to every accepted connection.
-    """
-    import socket
-
-    import eventlet
-    import eventlet.wsgi
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = eventlet.listen((host, port), family=family)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    eventlet.wsgi.server(listener, app, log_output=log_output, log=_WsgiLog())
-
-
-class _WsgiLog:
-    """eventlet writes its access log to this; it goes to the logging module."""
-
-    def write(self, message: str) -> None:
-        logging.getLogger("slidelab.http").info(message.rstrip())
 
 
 def _tensorboard(args: argparse.Namespace) -> int:
@@ -96,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--jpeg-quality", type=int, default=80)
     serve.add_argument("--tile-cache-mb", type=int, default=256, help="encoded tile cache size")
     serve.add_argument("--open-slides", type=int, default=16, help="slides kept open at once")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name this server may be reached as (a proxy or tunnel); repeatable",
+    )
+    serve.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=64,
+        help="connections one client address may hold open at once (default 64)",
+    )
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
 

@@ -41,19 +41,29 @@ class Config:
     tile_cache_bytes: int = 256 * MiB
     open_slides: int = 16
     max_request_bytes: int = 16 * MiB
+    max_socket_message_bytes: int = 64 * 1024  # clients only send watch/unwatch
+    allowed_hosts: list[str] = field(default_factory=list)  # extra Host names on loopback
+    max_connections_per_client: int = 64
+    header_timeout: float = 10.0  # seconds to send a request's headers
+    idle_timeout: float = 75.0  # seconds a kept-alive connection may wait for its next request
+    socket_timeout: float = 60.0  # seconds any other read or write of a connection may take
 
     def __post_init__(self) -> None:
         self.slide_roots = [Path(p).expanduser().resolve() for p in self.slide_roots]
         self.data_dir = Path(self.data_dir).expanduser().resolve()
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be between 1 and 100")
-        if self.token is None and not is_loopback(self.host):
+        if self.token is not None and not self.token.strip():
+            raise ValueError("the access token must not be empty (leave --token out to get one)")
+        if self.token is None and not self.is_loopback_bind:
             self.token = secrets.token_urlsafe(24)
+        if self.max_connections_per_client < 1:
+            raise ValueError("max_connections_per_client must be at least 1")
 
     @property
-    def requires_token(self) -> bool:
-        """A token is checked whenever one is set (always when bound beyond loopback)."""
-        return bool(self.token)
+    def is_loopback_bind(self) -> bool:
+        """Whether only this machine can connect (then Host names are checked instead)."""
+        return is_loopback(self.host)
 
     def url(self) -> str:
         """The address to open in a browser, with the token when one is needed."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,22 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where input too deeply nested to parse is invalid JSON (a 400)."""
+
+    def loads(self, s: str | bytes, **kwargs) -> object:
+        """Parse JSON; RecursionError becomes the ValueError that Flask answers as 400."""
+        return safe_loads(s, **kwargs)
+
+
+def safe_loads(s: str | bytes, **kwargs) -> object:
+    """json.loads that raises ValueError, not RecursionError, on absurdly deep nesting."""
+    try:
+        return json.loads(s, **kwargs)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
 def install_error_handlers(app: Flask) -> None:
     """Every error becomes JSON with a readable message."""
 
@@ -46,5 +65,11 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
-        log.exception("unhandled error")
-        return jsonify({"error": "Internal server error", "hint": "See the server log."}), 500
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s in %s %s", error_id, request.method, request.path)
+        body = {
+            "error": "Internal server error",
+            "id": error_id,
+            "hint": f"The server log has the details under error {error_id}.",
+        }
+        return jsonify(body), 500

@@ -15,10 +15,11 @@ from flask_socketio import SocketIO, join_room, leave_room
 
 from server import __version__
 from server.context import Context
-from server.security import token_from, token_matches
+from server.security import cookie_name, has_valid_token
 
 log = logging.getLogger(__name__)
 
+MAX_ID_LENGTH = 64
 WatchHandler = Callable[[Context, str, str], None]
 
 # payload key -> (room prefix, replay handler)
@@ -35,26 +36,39 @@ def room(prefix: str, ident: Any) -> str:
     return f"{prefix}:{ident}"
 
 
+def _valid_id(value: object) -> bool:
+    """Ids are short strings or integers; anything else never names a room."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**63
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
 def install_events(socketio: SocketIO, ctx: Context) -> None:
     """Connect/watch/unwatch handlers."""
+
+    cookie = cookie_name(ctx.config.port)
 
     @socketio.on("connect")
     def _connect(auth=None):
         token = ctx.config.token
-        if token and not token_matches(token, token_from(request, auth)):
+        if token and not has_valid_token(token, request.environ, cookie, auth):
             log.warning("refused Socket.IO connection without a valid token")
             return False
         socketio.emit("hello", {"version": __version__}, to=request.sid)
         return True
 
     @socketio.on("watch")
-    def _watch(data):
+    def _watch(data=None):
         if not isinstance(data, dict):
             return {"error": "watch expects an object such as {run_id: ...}"}
         joined = []
         for key, value in data.items():
             if key not in _WATCHERS or value is None:
                 continue
+            if not _valid_id(value):
+                return {"error": f"{key} must be an id (a string or integer)"}
             prefix, replay = _WATCHERS[key]
             join_room(room(prefix, value))
             joined.append(room(prefix, value))
@@ -63,9 +77,9 @@ def install_events(socketio: SocketIO, ctx: Context) -> None:
         return {"joined": joined}
 
     @socketio.on("unwatch")
-    def _unwatch(data):
+    def _unwatch(data=None):
         if isinstance(data, dict):
             for key, value in data.items():
-                if key in _WATCHERS:
+                if key in _WATCHERS and _valid_id(value):
                     leave_room(room(_WATCHERS[key][0], value))
         return {"ok": True}

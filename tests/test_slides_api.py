@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.helpers import SHARED_SLIDES, ServerProcess
+from tests.helpers import DEMO_SLIDE, SHARED_SLIDES, ServerProcess
 
 EXPECTED = {
     "CMU-1-Small-Region.svs": {"vendor": "aperio", "levels": 1},
@@ -189,3 +189,39 @@ def test_rescan_picks_up_new_files(server, slide_root):
     finally:
         copy.unlink()
         server.post("/api/slides/rescan")
+
+
+def _no_traceback(response) -> None:
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+def test_a_slide_deleted_or_damaged_after_the_scan_is_404_or_409_with_a_hint(
+    server_factory, tmp_path
+):
+    root = tmp_path / "slides"
+    root.mkdir()
+    for name in ("gone.svs", "damaged.svs", "opened.svs"):
+        shutil.copy(DEMO_SLIDE, root / name)
+    server = server_factory([root])
+    ids = {s["name"]: s["id"] for s in server.get("/api/slides").json()}
+    opened = ids["opened.svs"]
+    assert server.get(f"/slides/{opened}.dzi").status_code == 200  # handle now open
+    (root / "gone.svs").unlink()
+    for name in ("damaged.svs", "opened.svs"):
+        with open(root / name, "r+b") as f:
+            f.truncate(30_000)
+    cases = {"gone.svs": 404, "damaged.svs": 409, "opened.svs": 409}
+    for name, status in cases.items():
+        sid = ids[name]
+        for path in (
+            f"/slides/{sid}_files/11/1_1.jpeg",
+            f"/slides/{sid}.dzi",
+            f"/api/slides/{sid}/thumbnail?size=300",
+        ):
+            response = server.get(path)
+            assert response.status_code == status, (name, path, response.text)
+            _no_traceback(response)
+            assert response.json()["hint"]
+    assert "Rescan" in server.get(f"/slides/{ids['gone.svs']}.dzi").json()["hint"]
+    assert server.get("/api/health").status_code == 200

@@ -7,15 +7,19 @@ in a thread may still hold it, and it closes when the last reference goes.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import eventlet
 import openslide
 
+from server.errors import ApiError
 from server.jobs import compute
 from server.slides.library import SlideEntry
 from server.slides.overview import OverviewDeepZoom
+
+log = logging.getLogger(__name__)
 
 TILE_SIZE = 254
 OVERLAP = 1
@@ -28,6 +32,30 @@ class OpenedSlide:
     slide: openslide.OpenSlide
     deepzoom: OverviewDeepZoom
     mtime: float
+
+
+def slide_unavailable(entry: SlideEntry, exc: BaseException) -> ApiError:
+    """What the user is told when a listed slide can no longer be read (404 or 409)."""
+    log.warning("slide %s (%s) cannot be read: %r", entry.id, entry.path, exc)
+    try:
+        stat = entry.path.stat()
+    except OSError:
+        return ApiError(
+            404,
+            f"Slide '{entry.name}' is no longer there",
+            hint="It was moved or deleted after the last scan; press Rescan.",
+        )
+    if (stat.st_mtime, stat.st_size) != (entry.mtime, entry.size):
+        return ApiError(
+            409,
+            f"Slide '{entry.name}' changed on disk",
+            hint="Press Rescan to read the new file.",
+        )
+    return ApiError(
+        409,
+        f"Slide '{entry.name}' cannot be read",
+        hint="The file may be damaged or still being copied; check it, then press Rescan.",
+    )
 
 
 def _open(entry: SlideEntry) -> OpenedSlide:
@@ -58,8 +86,9 @@ class SlideHandles:
         try:
             opened = compute(_open, entry)
         except Exception as exc:
-            event.send_exception(exc)
-            raise
+            error = slide_unavailable(entry, exc)
+            event.send_exception(error)
+            raise error from exc
         finally:
             self._opening.pop(entry.id, None)
         event.send(opened)

@@ -13,9 +13,10 @@ from collections.abc import Callable, Hashable
 import eventlet
 from PIL import Image
 
+from server.errors import ApiError
 from server.jobs import compute
 from server.slides.cache import ByteLRU
-from server.slides.handles import SlideHandles
+from server.slides.handles import SlideHandles, slide_unavailable
 from server.slides.library import SlideEntry
 
 
@@ -62,14 +63,16 @@ class TileService:
         if not (0 <= col < cols and 0 <= row < rows):
             raise TileOutOfRange(f"tile {col},{row} out of range at level {level}")
         key = ("tile", entry.id, entry.mtime, level, col, row)
-        return self._cached(key, lambda: encode_jpeg(dz.get_tile(level, (col, row)), self.quality))
+        return self._cached(
+            entry, key, lambda: encode_jpeg(dz.get_tile(level, (col, row)), self.quality)
+        )
 
     def thumbnail(self, entry: SlideEntry, size: int) -> bytes:
         """JPEG thumbnail fitting in size × size."""
         slide = self.handles.get(entry).slide
         key = ("thumb", entry.id, entry.mtime, size)
         return self._cached(
-            key, lambda: encode_jpeg(slide.get_thumbnail((size, size)), self.quality)
+            entry, key, lambda: encode_jpeg(slide.get_thumbnail((size, size)), self.quality)
         )
 
     def associated(self, entry: SlideEntry, name: str) -> bytes:
@@ -78,9 +81,9 @@ class TileService:
         if name not in slide.associated_images:
             raise KeyError(name)
         key = ("assoc", entry.id, entry.mtime, name)
-        return self._cached(key, lambda: encode_jpeg(slide.associated_images[name], 90))
+        return self._cached(entry, key, lambda: encode_jpeg(slide.associated_images[name], 90))
 
-    def _cached(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+    def _cached(self, entry: SlideEntry, key: Hashable, make: Callable[[], bytes]) -> bytes:
         data = self.cache.get(key)
         if data is not None:
             return data
@@ -92,8 +95,11 @@ class TileService:
         try:
             data = compute(make)
         except Exception as exc:
-            event.send_exception(exc)
-            raise
+            # OpenSlide errors are sticky: the handle is useless once a read failed.
+            self.handles.forget(entry.id)
+            error = exc if isinstance(exc, ApiError) else slide_unavailable(entry, exc)
+            event.send_exception(error)
+            raise error from exc
         finally:
             self._inflight.pop(key, None)
         self.cache.put(key, data)
