@@ -343,3 +343,68 @@ def test_each_preview_generation_has_its_own_store(tmp_path):
         path.mkdir(parents=True)
     # Running generation 3: the one before it may still be on screen, older ones can go.
     assert set(stale_stores(tmp_path, "r1", 3)) == set(paths[:2])
+
+
+# ---- slide edges ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "length", "lo", "hi", "expected"),
+    [
+        (512, 128, 0, 2000, 448),  # interior: margin before the core
+        (0, 128, 0, 2000, 0),  # at the slide's start: moved inside by the margin
+        (10, 128, 0, 2000, 10),  # near the start: moved by whole strides until inside
+        (1872, 128, 0, 2000, 1744),  # at the end: moved back inside
+        (1900, 100, 0, 2000, 1772),  # a short last core moves back as far as strides allow
+        (0, 128, 0, 200, -64),  # a slide shorter than the window: left in place
+    ],
+)
+def test_windows_move_inside_the_slide_by_whole_strides(start, length, lo, hi, expected):
+    from server.inference.reader import window_origin
+
+    origin = window_origin(start, length, 256, 64, lo, hi)
+    assert origin == expected
+    assert (origin - (start - 64)) % 32 == 0
+    assert origin <= start and start + length <= origin + 256  # the core stays inside
+
+
+def test_windows_past_a_small_slide_are_mirrored_not_white(tmp_path: Path):
+    with openslide.OpenSlide(DEMO_SLIDE) as slide:
+        pixels = np.asarray(slide.read_region((700, 900), 0, (200, 150)).convert("RGB"))
+    path = tmp_path / "small.tif"
+    tifffile.imwrite(path, pixels, tile=(256, 256), photometric="rgb", metadata=None)
+    with openslide.OpenSlide(path) as slide:
+        window = WindowReader(slide, Grid.for_region(0, 0, 200, 150, 1.0)).read(-64, -64, 320)
+    expected = np.pad(pixels, ((64, 320 - 64 - 150), (64, 320 - 64 - 200), (0, 0)), "symmetric")
+    assert np.array_equal(window, expected)
+    assert not (window[:64] == 255).all()  # the band above the slide is no white strip
+
+
+def _single_window(predictor: Predictor, slide, grid: Grid, x: int, y: int, size: int):
+    window = WindowReader(slide, grid).read(x, y, size)
+    with torch.inference_mode():
+        probs = torch.softmax(predictor.logits(window[None]), dim=1)[0]
+    return (probs * 255).round().to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("corner", ["top-left", "bottom-right"])
+def test_predictions_at_slide_edges_use_real_context(predictor, tmp_path: Path, corner: str):
+    """A region in a slide corner is predicted from a window lying inside the slide (as far
+    inside as an interior one), never from a window half filled with made-up pixels."""
+    with openslide.OpenSlide(DEMO_SLIDE) as slide:
+        mpp = float(slide.properties[openslide.PROPERTY_NAME_MPP_X])
+        width, height = slide.dimensions
+    scale = APP_MPP / mpp
+    side = 128 * scale
+    x0, y0 = (0.0, 0.0) if corner == "top-left" else (width - side, height - side)
+    grid = Grid.for_region(x0, y0, side, side, scale)
+    geometry = TileGeometry(core=128, margin=64)
+    plan = Plan.build(grid, geometry)
+    store = ProbStore.create(tmp_path / "e.zarr", grid.width, grid.height, 3, 128, {})
+    Pipeline(plan, lambda: openslide.OpenSlide(DEMO_SLIDE), predictor, store, 2).run()
+    tiled = store.read(0, 0, 0, grid.width, grid.height).astype(int)
+    origin = 0 if corner == "top-left" else -128  # the window moved inside the slide
+    with openslide.OpenSlide(DEMO_SLIDE) as slide:
+        reference = _single_window(predictor, slide, grid, origin, origin, 256)
+    core = reference[:, -origin : -origin + grid.height, -origin : -origin + grid.width]
+    assert np.abs(tiled - core.astype(int)).max() <= 1

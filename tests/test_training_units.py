@@ -321,3 +321,22 @@ def test_app_round_trip(tmp_path):
     assert [a["id"] for a in list_apps(tmp_path)] == [app_id]
     with pytest.raises(AppNotFound):
         load_app_config(tmp_path, "../../etc")
+
+
+def test_crops_past_a_region_are_mirrored_like_inference_windows():
+    """A crop reaching past its region (a slide edge) shows the region mirrored, as
+    inference windows past a slide edge do, never a white band; labels there are ignored."""
+    from server.training.sampler import LabelCache, Region
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 200, (40, 50, 3), dtype=np.uint8)
+    label = np.zeros((40, 50), np.uint8)
+    label[:, 25:] = 1
+    region = Region(0, (0, 0), image, label)
+    cache = LabelCache([region], 2, np.array([1000, 1000]), np.zeros(2))
+    sampler = PatchSampler(cache, 32)
+    images, labels = sampler._crops([(0, 2, 3)], np.array([[10, 12]]), val=False)
+    expected = np.pad(image, ((8, 0), (9, 0), (0, 0)), "symmetric")[:32, :32]
+    assert np.array_equal(images[0], expected)
+    assert (labels[0, :8] == IGNORE).all() and (labels[0, :, :9] == IGNORE).all()
+    assert np.array_equal(labels[0, 8:, 9:], label[:24, :23])

@@ -122,10 +122,10 @@ class Pipeline:
         if batch is None:
             self._collect()
             return False
-        tiles, pixels, valid = batch
+        tiles, pixels, valid, offsets = batch
         clock = time.perf_counter()
-        levels = self.store.levels
-        pending = self.predictor.submit_levels(pixels, self.plan.geometry.margin, valid, levels)
+        core, levels = self.plan.geometry.core, self.store.levels
+        pending = self.predictor.submit_levels(pixels, offsets, core, valid, levels)
         self.timings["submit"] += time.perf_counter() - clock
         self._collect()
         self._pending = (tiles, pending)

@@ -63,18 +63,23 @@ class Predictor:
             return (core * 255).round_().to(torch.uint8).cpu().numpy()
 
     def submit_levels(
-        self, batch: np.ndarray, margin: int, valid: np.ndarray | None, levels: int
+        self,
+        batch: np.ndarray,
+        offsets: np.ndarray,
+        core: int,
+        valid: np.ndarray | None,
+        levels: int,
     ) -> Pending:
         """Start predicting a batch and return at once; `result()` gives, per level k, uint8
-        probabilities (N, C, core / 2**k, same) of the cores, zero where `valid` (N, core,
-        core) is False, and the (C, 256) histogram of (class, probability) of the winners
-        over valid pixels. Levels halve like probstore.downsample does. On CUDA the device
-        works while the caller prepares the next batch; `result()` waits for the copies."""
+        probabilities (N, C, core / 2**k, same) of the cores — the `core`-sided squares at
+        `offsets` (N, 2: x, y) in each window, zero past the window and where `valid`
+        (N, core, core) is False — and the (C, 256) histogram of (class, probability) of
+        the winners over valid pixels. Levels halve like probstore.downsample does. On CUDA
+        the device works while the caller prepares the next batch; `result()` waits for the
+        copies."""
         with torch.inference_mode():
-            probs = torch.softmax(self.logits(batch), dim=1)
-            size = probs.shape[-1]
-            core = probs[:, :, margin : size - margin, margin : size - margin]
-            quantised = (core * 255).round_().to(torch.uint8)
+            probs = crop_cores(torch.softmax(self.logits(batch), dim=1), offsets, core)
+            quantised = (probs * 255).round_().to(torch.uint8)
             if valid is not None:
                 mask = torch.from_numpy(valid).to(self.device, non_blocking=True)
                 quantised *= mask[:, None]
@@ -89,6 +94,20 @@ class Predictor:
             for _ in range(1, levels):
                 out.append(_halve(out[-1]))
             return Pending(out, histogram.view(classes, 256), self.device)
+
+
+def crop_cores(probs: torch.Tensor, offsets: np.ndarray, core: int) -> torch.Tensor:
+    """(N, C, core, core) squares of (N, C, S, S) at per-window (x, y) offsets, zero-filled
+    where a square reaches past its window (a short tile at the end of the region)."""
+    size = probs.shape[-1]
+    if (offsets == offsets[0]).all() and offsets[0].max() + core <= size:
+        x, y = (int(v) for v in offsets[0])
+        return probs[:, :, y : y + core, x : x + core]
+    out = probs.new_zeros((*probs.shape[:2], core, core))
+    for i, (x, y) in enumerate(offsets.tolist()):
+        part = probs[i, :, y : y + core, x : x + core]
+        out[i, :, : part.shape[1], : part.shape[2]] = part
+    return out
 
 
 class Pending:

@@ -2,8 +2,15 @@
 
 Each window is read at the pyramid level closest to (not coarser than) the app's
 resolution and resampled onto the store grid with Pillow, using the exact fractional
-source box, so neighbouring tiles sample the slide identically. Pixels outside the
-slide (transparent in OpenSlide) become white, like glass.
+source box, so neighbouring tiles sample the slide identically.
+
+Slide edges: a window that would reach past the slide is shifted back inside it (by
+multiples of the network stride, at most its margin, so the tile's core stays in the
+window and the pooling grid stays aligned with the neighbours'), and whatever still lies
+outside — only when the slide is smaller than a window — is filled by mirroring the slide
+at its edge. The model thus never sees a band of made-up white where the slide ends, which
+it would carry into the kept core. Transparent pixels inside the slide (unscanned areas)
+become white, like glass.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from PIL import Image
 
 from server.inference.regions import RegionMask
 from server.inference.threads import threading
-from server.inference.tiler import Grid, Tile, TileGeometry
+from server.inference.tiler import STRIDE, Grid, Tile, TileGeometry
 
-# Tiles, their (N, S, S, 3) uint8 inputs, and (N, core, core) validity (None: all valid).
-Batch = tuple[list[Tile], np.ndarray, np.ndarray | None]
+# Tiles, their (N, S, S, 3) uint8 inputs, (N, core, core) validity (None: all valid), and
+# (N, 2) int offsets (x, y) of each tile's core in its window.
+Batch = tuple[list[Tile], np.ndarray, np.ndarray | None, np.ndarray]
 
 
 def best_level(slide: openslide.OpenSlide, scale: float) -> int:
@@ -49,9 +57,36 @@ class WindowReader:
         self.grid = grid
         self.level = best_level(slide, grid.scale)
         self.ds = float(slide.level_downsamples[self.level])
+        width, height = slide.dimensions
+        # The slide's extent in store pixels of the grid.
+        self.limits = (
+            -grid.x0 / grid.scale,
+            -grid.y0 / grid.scale,
+            (width - grid.x0) / grid.scale,
+            (height - grid.y0) / grid.scale,
+        )
+
+    def read_tile(self, tile: Tile, geometry: TileGeometry) -> tuple[np.ndarray, tuple[int, int]]:
+        """The model input for a tile, and the (x, y) offset of its core in it."""
+        x0, y0, x1, y1 = self.limits
+        size, margin = geometry.size, geometry.margin
+        wx = window_origin(tile.x, tile.w, size, margin, x0, x1)
+        wy = window_origin(tile.y, tile.h, size, margin, y0, y1)
+        return self.read(wx, wy, size), (tile.x - wx, tile.y - wy)
 
     def read(self, x: int, y: int, size: int) -> np.ndarray:
-        """(size, size, 3) uint8 RGB of the store window at (x, y)."""
+        """(size, size, 3) uint8 RGB of the store window at (x, y), mirrored past the slide."""
+        pixels = self._read(x, y, size)
+        x0, y0, x1, y1 = self.limits
+        left, top = _inside_from(x0 - x), _inside_from(y0 - y)
+        right, bottom = _inside_to(x1 - x, size), _inside_to(y1 - y, size)
+        if (left, top, right, bottom) == (0, 0, size, size) or right <= left or bottom <= top:
+            return pixels
+        inside = pixels[top:bottom, left:right]
+        pad = ((top, size - bottom), (left, size - right), (0, 0))
+        return np.pad(inside, pad, mode="symmetric")
+
+    def _read(self, x: int, y: int, size: int) -> np.ndarray:
         gx, gy = self.grid.to_level0(x, y)
         ratio = self.grid.scale / self.ds  # level pixels per store pixel
         lx, ly = gx / self.ds, gy / self.ds
@@ -67,6 +102,43 @@ class WindowReader:
         box = (lx - ix, ly - iy, lx - ix + span, ly - iy + span)
         rgb = Image.fromarray(_on_white(region))
         return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR, box=box))
+
+
+def window_origin(start: int, length: int, size: int, margin: int, lo: float, hi: float) -> int:
+    """Origin of the window of `size` for a core [start, start + length) along one axis.
+
+    The default window starts `margin` before the core. Where it would cross the slide's
+    extent [lo, hi) it moves inside, by a multiple of STRIDE so the network's pooling grid
+    stays aligned with the neighbouring windows', and never so far that the core leaves
+    the window. A slide shorter than the window leaves it where it is.
+    """
+    origin = start - margin
+    if hi - lo < size:
+        return origin
+    if origin < lo:
+        return origin + min(_stride_floor(margin), _stride_ceil(lo - origin))
+    if origin + size > hi:
+        room = size - length - margin  # how far left the core may move in the window
+        return origin - min(_stride_floor(room), _stride_ceil(origin + size - hi))
+    return origin
+
+
+def _stride_floor(distance: float) -> int:
+    return math.floor(distance / STRIDE + 1e-9) * STRIDE
+
+
+def _stride_ceil(distance: float) -> int:
+    return math.ceil(distance / STRIDE - 1e-9) * STRIDE
+
+
+def _inside_from(edge: float) -> int:
+    """First window pixel whose whole area lies at or after the slide edge at `edge`."""
+    return max(0, math.ceil(edge - 1e-6))
+
+
+def _inside_to(edge: float, size: int) -> int:
+    """End of the window pixels whose whole area lies before the slide edge at `edge`."""
+    return min(size, math.floor(edge + 1e-6))
 
 
 class TileReader:
@@ -99,7 +171,7 @@ class TileReader:
         self._workers = max(1, min(workers, len(self.tiles) or 1))
         self._prefetch = prefetch
         self._cond = threading.Condition()
-        self._done: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._done: dict[int, tuple[np.ndarray, np.ndarray | None, tuple[int, int]]] = {}
         self._claimed = 0
         self._next = 0
         self._stop = False
@@ -133,13 +205,12 @@ class TileReader:
             return
         try:
             reader = WindowReader(slide, self._grid)
-            size, margin = self._geometry.size, self._geometry.margin
             while (index := self._claim()) is not None:
                 tile = self.tiles[index]
-                pixels = reader.read(tile.x - margin, tile.y - margin, size)
+                pixels, offset = reader.read_tile(tile, self._geometry)
                 valid = self._valid(tile)
                 with self._cond:
-                    self._done[index] = (pixels, valid)
+                    self._done[index] = (pixels, valid, offset)
                     self._cond.notify_all()
         except BaseException as exc:  # handed to the consumer, which raises it
             self._fail(exc)
@@ -177,13 +248,14 @@ class TileReader:
             items = [self._done.pop(i) for i in indices]
             self._next += 1
             self._cond.notify_all()
-        pixels = np.stack([p for p, _ in items])
+        pixels = np.stack([p for p, _, _ in items])
+        offsets = np.array([o for _, _, o in items], dtype=np.int64)
         masks = None
-        if any(v is not None for _, v in items):
+        if any(v is not None for _, v, _ in items):
             core = self._geometry.core
             full = np.ones((core, core), dtype=bool)
-            masks = np.stack([full if v is None else v for _, v in items])
-        return [self.tiles[i] for i in indices], pixels, masks
+            masks = np.stack([full if v is None else v for _, v, _ in items])
+        return [self.tiles[i] for i in indices], pixels, masks, offsets
 
     def close(self) -> None:
         """Stop the threads (they finish the read in hand) and drop what was read ahead."""

@@ -418,7 +418,6 @@ class PatchSampler:
         if out is None:
             out = np.empty((len(rows), c, c, 3), np.uint8), np.empty((len(rows), c, c), np.uint8)
         images, labels = out
-        images.fill(255)
         labels.fill(IGNORE)
         for i, ((index, y, x), (oy, ox)) in enumerate(zip(rows, offsets, strict=True)):
             region = self.cache.regions[index]
@@ -427,7 +426,11 @@ class PatchSampler:
             h, w = label.shape
             y0, y1 = max(top, 0), min(top + c, h)
             x0, x1 = max(left, 0), min(left + c, w)
-            images[i, y0 - top : y1 - top, x0 - left : x1 - left] = region.image[y0:y1, x0:x1]
+            # Past the region (the slide's edge, or context not read) the image is mirrored,
+            # as inference mirrors windows past a slide's edge; labels there are ignored.
+            part = region.image[y0:y1, x0:x1]
+            pad = ((y0 - top, top + c - y1), (x0 - left, left + c - x1), (0, 0))
+            images[i] = np.pad(part, pad, mode="symmetric") if part.shape[:2] != (c, c) else part
             labels[i, y0 - top : y1 - top, x0 - left : x1 - left] = label[y0:y1, x0:x1]
         return images, labels
 
