@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import openslide
+import shapely
 from PIL import Image
 from shapely import affinity
 from shapely.geometry import Polygon, box
@@ -175,11 +176,23 @@ def rasterize(labels: dict[int, BaseGeometry], origin: tuple[int, int], shape) -
         local = geom.intersection(frame)
         if local.is_empty:
             continue
-        local = affinity.translate(local, -origin[0], -origin[1]).buffer(-0.5)
-        if local.is_empty:
-            continue
-        out[polygon_mask(local.buffer(0.5, join_style="mitre"), (h, w))] = cls
+        local = affinity.translate(local, -origin[0], -origin[1])
+        out[polygon_mask(opened(local), (h, w))] = cls
     return out
+
+
+def opened(geom: BaseGeometry) -> BaseGeometry:
+    """`geom` without its parts thinner than one pixel (shrunk by half a pixel, grown back).
+
+    Each polygon is opened on its own: the parts of a valid (Multi)Polygon meet at most at
+    points, so the result is the same as opening the whole, without GEOS unioning
+    thousands of buffered parts again (seconds for a few thousand painted nuclei).
+    """
+    parts = np.array(polygons(geom), dtype=object)
+    if not len(parts):
+        return geom
+    grown = shapely.buffer(shapely.buffer(parts, -0.5), 0.5, join_style="mitre")
+    return shapely.GeometryCollection([g for g in grown if not g.is_empty])
 
 
 def polygon_mask(geom: BaseGeometry, shape) -> np.ndarray:
@@ -260,7 +273,9 @@ def _boxes_for(plan, crop: int) -> list:
     if not grid:
         return []
     width, height = _grid_size(source, ds)
-    return plan_boxes(unary_union(list(grid.values())), crop / 2, width, height)
+    # Only the labels' bounding boxes matter here: no need to union the classes.
+    labels = shapely.GeometryCollection([p for g in grid.values() for p in polygons(g)])
+    return plan_boxes(labels, crop / 2, width, height)
 
 
 def _grid_size(source: SlideSource, ds: float) -> tuple[int, int]:
