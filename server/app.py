@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, send_from_directory
 from flask_socketio import SocketIO
 
-from server.api import annotations, apps, classes, results, slides, training
+from server.api import annotations, apps, classes, openapi, results, slides, training
 from server.config import Config
 from server.context import Context
 from server.errors import SafeJSONProvider, install_error_handlers, not_found
@@ -25,7 +25,7 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-BLUEPRINTS = (slides, classes, annotations, training, apps, results)
+BLUEPRINTS = (slides, classes, annotations, training, apps, results, openapi)
 
 
 def create_app(config: Config) -> tuple[Flask, SocketIO]:
