@@ -1,5 +1,6 @@
 """Training through the real server: learning on the demo slide, live events, controls,
-queueing, tiles while training, TensorBoard."""
+queueing, tiles while training, TensorBoard event files (TensorBoard itself:
+test_tensorboard.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import openslide
 import pytest
-import requests
 import socketio
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -267,11 +267,3 @@ def test_runs_queue_for_the_device_and_tiles_keep_answering(server):
     assert listed[:2] == [second, first]  # newest first
     conflict = server.post(f"/api/training/{second}/pause")
     assert conflict.status_code == 409 and "running" in conflict.json()["error"]
-
-
-def test_tensorboard_starts_on_the_runs_folder(server):
-    assert server.get("/api/tensorboard").json() == {"running": False, "url": None}
-    answer = server.post("/api/tensorboard", timeout=90).json()
-    assert answer["running"] is True and answer["url"].startswith("http://127.0.0.1:")
-    assert requests.get(answer["url"], timeout=20).status_code == 200
-    assert server.get("/api/tensorboard").json() == answer

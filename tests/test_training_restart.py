@@ -1,5 +1,5 @@
 """Runs survive the server: interrupted on restart, continued from the checkpoint; and the
-`slidelab tensorboard` command."""
+`slidelab tensorboard` command (which leaves no process behind)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import requests
 import torch
 
 from tests.helpers import DEMO_DIR, REPO, ServerProcess, free_port
+from tests.test_tensorboard import processes_mentioning
 from tests.test_training_api import control, run_info, start_run, wait_for
 from tests.training_support import seed_labels
 
@@ -95,3 +96,5 @@ def test_tensorboard_command_serves_the_runs_folder(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # TensorBoard ran in that process: no child of it (nor a data server) outlives it.
+    assert processes_mentioning(str(tmp_path)) == []

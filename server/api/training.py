@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 
 from flask import Blueprint, jsonify, request
@@ -17,7 +16,7 @@ from server.events import register_watch
 from server.training import settings as training_settings
 from server.training.models import ARCHITECTURES
 from server.training.runs import RunConflict, RunService
-from server.training.tensorboard import TensorBoardServer
+from server.training.tensorboard import PREFIX, EmbeddedTensorBoard
 
 bp = Blueprint("training", __name__)
 
@@ -30,9 +29,7 @@ def init(ctx: Context) -> None:
     service.recover()
     ctx.services["training"] = service
     register_watch("run_id", "run", service.replay)
-    tensorboard = TensorBoardServer(service.runs_dir)
-    ctx.services["tensorboard"] = tensorboard
-    atexit.register(tensorboard.stop)
+    ctx.services["tensorboard"] = EmbeddedTensorBoard(service.runs_dir)
 
 
 def configure_threads(device) -> None:
@@ -235,21 +232,24 @@ def _extra_iterations() -> int | None:
     return value
 
 
+def _tensorboard() -> EmbeddedTensorBoard:
+    return current_context().services["tensorboard"]
+
+
 @bp.get("/api/tensorboard")
 def tensorboard_status():
-    """Whether TensorBoard runs and where."""
-    board = current_context().services["tensorboard"]
-    return jsonify({"running": board.running, "url": board.url})
+    """Whether TensorBoard is loaded, and its URL (relative to this server)."""
+    return jsonify(_tensorboard().status())
 
 
 @bp.post("/api/tensorboard")
 def tensorboard_start():
-    """Start TensorBoard on the runs folder (localhost) and wait until it answers."""
-    import eventlet
+    """Load TensorBoard in this server and read the runs' event files; returns its URL."""
+    return jsonify(_tensorboard().load())
 
-    board = current_context().services["tensorboard"]
-    url = board.start()
-    if not board.wait_ready(timeout=60, sleep=eventlet.sleep):
-        board.stop()
-        raise ApiError(500, "TensorBoard did not start", "See the server log.")
-    return jsonify({"running": True, "url": url})
+
+@bp.route(f"{PREFIX}/", defaults={"path": ""}, methods=["GET", "POST"])
+@bp.route(f"{PREFIX}/<path:path>", methods=["GET", "POST"])
+def tensorboard_app(path: str):
+    """TensorBoard itself, behind this server's token and request checks."""
+    return _tensorboard().respond(request)

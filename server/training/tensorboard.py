@@ -1,29 +1,37 @@
-"""TensorBoard: per-run event files (scalars, image triplets) and the TensorBoard server.
+"""TensorBoard: per-run event files (scalars, image triplets) and TensorBoard in slidelab.
 
 `RunLog` writes `data_dir/runs/<run_id>/tb/events.out.tfevents.*` from the compute thread
 that runs the steps. It writes records synchronously with TensorBoard's RecordWriter
 instead of torch's SummaryWriter, whose background writer thread would become a
 greenlet under eventlet's monkey-patching and hang when fed from a real thread.
-`TensorBoardServer` starts `tensorboard --logdir data_dir/runs` on a localhost port, as
-`slidelab tensorboard` does.
+`EmbeddedTensorBoard` is TensorBoard's own WSGI application on `data_dir/runs`, served by
+the slidelab server under `/tensorboard/` (no process of its own). `serve_forever` is the
+standalone `slidelab tensorboard` command.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import logging
 import socket
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from flask import Request
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import summary
+from werkzeug.wrappers import Response
 
+from server.errors import ApiError
 from server.training.models import IMAGENET_MEAN, IMAGENET_STD
 
+PREFIX = "/tensorboard"  # where slidelab serves TensorBoard (no trailing slash)
+RELOAD_AFTER_S = 5.0  # read the event files again when the last reading is this old
 SCALAR_TAGS = {
     "loss": "train/loss",
     "error_rate": "train/error_rate",
@@ -89,94 +97,157 @@ class RunLog:
             self.writer.close()
 
 
-def free_port() -> int:
-    """A localhost TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def build_wsgi_app(logdir: Path) -> tuple[Callable, object]:
+    """TensorBoard's WSGI application on `logdir` under PREFIX, and its event multiplexer.
 
+    Python-only loading (no `--load_fast` data-server process) and no reload thread: the
+    caller reloads the multiplexer. Slow (the assets are gzipped): run it in a compute thread.
+    """
+    from tensorboard import program
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing.data_ingester import LocalDataIngester
+    from tensorboard.plugins.core import core_plugin
+    from tensorboard.plugins.hparams import hparams_plugin
+    from tensorboard.plugins.image import images_plugin
+    from tensorboard.plugins.metrics import metrics_plugin
+    from tensorboard.plugins.scalar import scalars_plugin
 
-def tensorboard_command(logdir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The command line that serves `logdir` with this Python's TensorBoard."""
-    return [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        str(logdir),
-        "--host",
-        host,
-        "--port",
-        str(port),
+    plugins = [
+        core_plugin.CorePluginLoader(include_debug_info=False),
+        metrics_plugin.MetricsPlugin,
+        scalars_plugin.ScalarsPlugin,
+        images_plugin.ImagesPlugin,
+        hparams_plugin.HParamsPlugin,  # the dashboard asks it for the experiment
     ]
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # not a line per reload
+    board = program.TensorBoard(plugins=plugins)
+    board.configure(
+        logdir=str(logdir),
+        path_prefix=PREFIX,
+        load_fast="false",
+        reload_interval=0,
+        window_title="slidelab · TensorBoard",
+    )
+    ingester = LocalDataIngester(board.flags)  # never started: see EmbeddedTensorBoard
+    app = application.TensorBoardWSGIApp(
+        board.flags,
+        board.plugin_loaders,
+        ingester.data_provider,
+        board.assets_zip_provider,
+        ingester.deprecated_multiplexer,
+    )
+    return app, ingester.deprecated_multiplexer
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+class EmbeddedTensorBoard:
+    """TensorBoard's own WSGI application on the runs folder, inside the slidelab process.
 
+    Served by a Flask view under PREFIX, so the token (and every other request check) and
+    the port are slidelab's, and it ends with the server. Nothing happens until it is first
+    used; then the app is built. Event files are read again on a request that comes more than
+    `reload_after` seconds after the last reading (TensorBoard's own reload thread is never
+    started: it would be a greenlet under monkey-patching and block the event loop).
 
-class TensorBoardServer:
-    """A TensorBoard child process on the runs folder (at most one per slidelab server)."""
+    Building, reloading and answering all run in compute threads, one call at a time: the
+    calling greenlet holds a green semaphore meanwhile. TensorBoard's locks are green locks
+    under monkey-patching; they stay correct because no two threads ever contend for them.
+    """
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(
+        self,
+        logdir: Path,
+        compute: Callable | None = None,
+        reload_after: float = RELOAD_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Imported here: `slidelab tensorboard` and the trainer import this module too.
+        import eventlet.semaphore
+
+        from server import jobs
+
         self.logdir = logdir
-        self.port: int | None = None
-        self.proc: subprocess.Popen | None = None
+        self.reload_after = reload_after
+        self._compute = compute or jobs.compute
+        self._clock = clock
+        self._lock = eventlet.semaphore.Semaphore(1)
+        self._app: Callable | None = None
+        self._multiplexer = None
+        self._read_at: float | None = None
 
     @property
-    def running(self) -> bool:
-        """Whether the child process is alive."""
-        return self.proc is not None and self.proc.poll() is None
+    def loaded(self) -> bool:
+        """Whether the app has been built."""
+        return self._app is not None
 
-    @property
-    def url(self) -> str | None:
-        """Where TensorBoard answers, when running."""
-        return f"http://127.0.0.1:{self.port}/" if self.running else None
+    def status(self) -> dict:
+        """`{"running", "url"}` for the API; the URL is relative to slidelab's origin."""
+        return {"running": self.loaded, "url": PREFIX + "/"}
 
-    def start(self) -> str:
-        """Start TensorBoard unless it runs; returns its URL (it may take seconds to answer)."""
-        if self.running:
-            return self.url
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            tensorboard_command(self.logdir, self.port),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        return self.url
+    def load(self) -> dict:
+        """Build the app unless built, read the event files when stale; returns status()."""
+        with self._lock:
+            self._fresh()
+        return self.status()
 
-    def wait_ready(self, timeout: float = 30.0, sleep=time.sleep) -> bool:
-        """Wait until TensorBoard accepts connections (False when it died or timed out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.running:
-            if port_open(self.port):
-                return True
-            sleep(0.25)
-        return False
+    def respond(self, request: Request) -> Response:
+        """TensorBoard's answer to a Flask request whose path starts with PREFIX."""
+        environ = wsgi_environ(request)
+        with self._lock:
+            self._fresh()
+            response = self._compute(Response.from_app, self._app, environ, buffered=True)
+        if response.status_code >= 400 and not response.is_json:
+            # TensorBoard's refusals are plain text; slidelab's are JSON with a message.
+            raise ApiError(response.status_code, f"TensorBoard: {_text(response)[:300]}")
+        return response
 
-    def stop(self) -> None:
-        """Terminate the child process."""
-        if self.running:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+    def _fresh(self) -> None:
+        if self._app is None:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            self._app, self._multiplexer = self._compute(build_wsgi_app, self.logdir)
+        if self._read_at is None or self._clock() - self._read_at >= self.reload_after:
+            self._compute(self._reload)
+            self._read_at = self._clock()
+
+    def _reload(self) -> None:
+        self._multiplexer.AddRunsFromDirectory(str(self.logdir))
+        self._multiplexer.Reload()
+
+
+def _text(response: Response) -> str:
+    """A response body as text (TensorBoard gzips text for clients that accept it)."""
+    data = response.get_data()
+    if response.headers.get("Content-Encoding") == "gzip":
+        data = gzip.decompress(data)
+    return data.decode("utf-8", "replace").strip() or response.status
+
+
+def wsgi_environ(request: Request) -> dict:
+    """A copy of the request's WSGI environ for another application, its body read here.
+
+    The body is read in the calling greenlet (the socket is a green one) and handed on in
+    memory; the application may then run in a real thread.
+    """
+    body = request.get_data(cache=False)
+    environ = {k: v for k, v in request.environ.items() if not k.startswith("werkzeug.")}
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return environ
 
 
 def serve_forever(data_dir: Path, port: int, host: str = "127.0.0.1") -> int:
-    """`slidelab tensorboard`: run TensorBoard on data_dir/runs in the foreground."""
+    """`slidelab tensorboard`: TensorBoard on data_dir/runs in the foreground, in this process.
+
+    Python-only loading, so no data-server child process either: when this process ends,
+    TensorBoard ends.
+    """
+    from tensorboard import program
+
     logdir = Path(data_dir) / "runs"
     logdir.mkdir(parents=True, exist_ok=True)
+    board = program.TensorBoard()
+    board.configure(logdir=str(logdir), host=host, port=port, load_fast="false")
     print(f"slidelab: TensorBoard on {logdir}: open http://{host}:{port}/", flush=True)
     try:
-        return subprocess.call(tensorboard_command(logdir, port, host))
+        return board.main()
     except KeyboardInterrupt:
         return 0

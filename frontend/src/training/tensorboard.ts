@@ -1,22 +1,26 @@
-// The TensorBoard button: starts TensorBoard on the runs folder and links to it.
+// The TensorBoard button: loads TensorBoard in the slidelab server and links to it.
+// TensorBoard is served by slidelab itself under /tensorboard/ (same origin, same token),
+// so the link works from any machine that can open slidelab.
 
 import { getJson, sendJson } from "../core/api";
 import { showError } from "../core/toast";
 import { h } from "./dom";
 
 interface TensorBoardStatus {
+  /** Whether the server has loaded TensorBoard (it does on the first visit too). */
   running: boolean;
+  /** Where TensorBoard answers, relative to this page's origin. */
   url: string | null;
 }
 
-/** A button that starts TensorBoard when needed, and a link that opens it. */
+/** A button that loads TensorBoard and opens it, and a link that opens it. */
 export function tensorBoardControl(): HTMLElement {
   const button = h("button", { type: "button", class: "tr-tensorboard" }, "TensorBoard");
   const link = h("a", { class: "tr-tensorboard-link", target: "_blank", rel: "noopener", hidden: true }, "open ↗");
   const show = (status: TensorBoardStatus) => {
-    link.hidden = !status.running || !status.url;
+    link.hidden = !status.url;
     if (status.url) link.href = status.url;
-    button.textContent = status.running ? "TensorBoard (running)" : "TensorBoard";
+    button.textContent = status.running ? "TensorBoard (loaded)" : "TensorBoard";
   };
   getJson<TensorBoardStatus>("/api/tensorboard").then(show, () => undefined);
   button.addEventListener("click", async () => {
