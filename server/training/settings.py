@@ -20,6 +20,7 @@ LOSSES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
 CLASS_WEIGHTING = ("none", "auto", "manual")
 ENCODER_WEIGHTS = ("none", "imagenet", "file")
 MIXED_PRECISION = ("auto", "on", "off")
+KEEP_WEIGHTS = ("best", "last")  # an app gets the best validated or the last weights
 
 # Common objective magnifications and their usual resolution (10× ≙ 1 µm/px).
 MPP_PRESETS = [
@@ -59,10 +60,11 @@ _COMMON = {
     "class_weighting": "none",
     "class_weights": None,
     "augmentation": _AUGMENTATION,
-    "validation_fraction": 0.0,
+    "validation_fraction": 0.15,  # spatial blocks held out (sampler.split_holdout)
     "validation_interval": 25,
     "early_stopping": False,
     "early_stopping_patience": 5,
+    "keep_weights": "best",
     "mixed_precision": "auto",
     "seed": 0,
     "checkpoint_interval": 100,
@@ -103,6 +105,7 @@ def choices() -> dict[str, list[str]]:
         "class_weighting": list(CLASS_WEIGHTING),
         "encoder_weights": list(ENCODER_WEIGHTS),
         "mixed_precision": list(MIXED_PRECISION),
+        "keep_weights": list(KEEP_WEIGHTS),
     }
 
 
@@ -179,6 +182,7 @@ CHOICES = {
     "class_weighting": CLASS_WEIGHTING,
     "encoder_weights": ENCODER_WEIGHTS,
     "mixed_precision": MIXED_PRECISION,
+    "keep_weights": KEEP_WEIGHTS,
 }
 FLAGS = ("early_stopping",)
 
