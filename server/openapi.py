@@ -523,10 +523,19 @@ def _training_schemas() -> dict[str, Schema]:
         "created": {"type": "number", "description": "Unix seconds"},
         "updated": NUMBER,
         "history": array(ref("HistoryPoint"), "GET /api/training/{run_id} only"),
+        **_outcome_properties(),
+        "warnings": array(
+            STRING,
+            "things to know: a validation hold-out that had to shrink or be dropped (few "
+            "labels), over-fitting (validation error rising over the last 3 validations "
+            "while the training loss falls), no validation at all",
+        ),
     }
     return {
         "TrainingSettings": _settings_schema(),
         "HistoryPoint": point,
+        "FinalValues": _final_schema(),
+        "Validation": _validation_schema(),
         "ModelClass": class_info,
         "TrainingRequest": obj(
             {
@@ -595,6 +604,78 @@ def _training_schemas() -> dict[str, Schema]:
     }
 
 
+def _outcome_properties() -> dict[str, Schema]:
+    """What a run and its app say about the model (server/training/figures.py)."""
+    return {
+        "final": nullable(ref("FinalValues")),
+        "validation": nullable(ref("Validation")),
+        "weights_from_iteration": nullable(
+            {
+                "type": "integer",
+                "description": "the iteration whose weights the app holds (keep_weights best: "
+                "the lowest validation loss; last: the last iteration); for a run in progress, "
+                "the one an app would get now",
+            }
+        ),
+    }
+
+
+def _final_schema() -> Schema:
+    return obj(
+        {
+            "loss": {
+                "type": "number",
+                "description": "mean training loss over the last `over` iterations up to "
+                "`iteration`: 10 % of the iterations done, at least 10, at most 100",
+            },
+            "error_rate": {"type": "number", "description": "mean over the same iterations"},
+            "iteration": INTEGER,
+            "over": {"type": "integer", "description": "how many iterations are averaged"},
+            "last_loss": {"type": "number", "description": "the raw value of `iteration`"},
+            "last_error_rate": NUMBER,
+            "val_loss": nullable({"type": "number", "description": "the last validation's"}),
+            "val_error_rate": nullable(NUMBER),
+            "val_iteration": nullable(INTEGER),
+        },
+        ["loss", "error_rate", "iteration", "over", "last_loss", "last_error_rate"],
+        "The final value of a run: one definition for the run, its app, its chart and "
+        "TensorBoard (final/loss, final/error_rate).",
+    )
+
+
+def _validation_schema() -> Schema:
+    metric = nullable({"type": "number", "minimum": 0, "maximum": 1})
+    return obj(
+        {
+            "iteration": {"type": "integer", "description": "when it was measured"},
+            "loss": NUMBER,
+            "error_rate": {"type": "number", "description": "fraction of held-out pixels wrong"},
+            "classes": array(
+                obj(
+                    {
+                        "id": nullable(INTEGER),
+                        "name": STRING,
+                        "iou": metric,
+                        "dice": metric,
+                        "precision": metric,
+                        "recall": metric,
+                        "pixels": {"type": "integer", "description": "held-out pixels"},
+                    },
+                    ["id", "iou", "dice", "precision", "recall"],
+                ),
+                "in model channel order; a figure is null where it divides by 0",
+            ),
+            "confusion": array(
+                array(INTEGER),
+                "held-out pixels: row = true class, column = predicted class (channel order)",
+            ),
+        },
+        ["iteration", "loss", "error_rate", "classes", "confusion"],
+        "A validation measurement on the spatially blocked hold-out (of the weights the app "
+        "keeps).",
+    )
+
+
 def _app_schemas() -> dict[str, Schema]:
     app = {
         "id": STRING,
@@ -612,12 +693,18 @@ def _app_schemas() -> dict[str, Schema]:
         ),
         "training": {
             "type": "object",
-            "description": "run_id, iterations, final_loss and final_error_rate (means of "
-            "the last 10 iterations), duration_s, slides, settings",
+            "description": "run_id, iterations, final_loss and final_error_rate (the same "
+            "numbers as final.loss and final.error_rate), duration_s, slides, settings",
         },
+        **_outcome_properties(),
     }
     return {
-        "App": obj(app, [k for k in app if k != "training"], "A trained model."),
+        "App": obj(
+            app,
+            [k for k in app if k != "training" and k not in _outcome_properties()],
+            "A trained model (`final`, `validation`, `weights_from_iteration`: when training "
+            "stated them).",
+        ),
         "AppRename": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200}}, ["name"]),
     }
 
@@ -1479,6 +1566,7 @@ def socketio_events() -> Schema:
             "it_per_s": nullable(NUMBER),
             "eta_s": nullable(NUMBER),
             "points": array(ref("HistoryPoint"), "every iteration since the previous event"),
+            "final": nullable(ref("FinalValues")),
         },
         "required": ["run_id", "points"],
     }
@@ -1539,6 +1627,8 @@ def socketio_events() -> Schema:
                         "iterations": INTEGER,
                         "app_id": nullable(STRING),
                         "error": nullable(ref("JobError")),
+                        **_outcome_properties(),
+                        "warnings": array(STRING),
                     },
                     ["run_id", "state", "iteration", "iterations", "app_id", "error"],
                 ),

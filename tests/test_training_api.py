@@ -12,12 +12,14 @@ import openslide
 import pytest
 import socketio
 import torch
+from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from server.apps import load_app_config, load_app_model
 from server.training.augment import normalize, to_float
 from server.training.sampler import read_rgb
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess
+from tests.test_openapi import check
 from tests.training_support import THUMB_DOWNSAMPLE, seed_labels, truth_masks
 
 # Small and fast on a busy 2-core CPU; the demo slide at 4 µm/px is 277 × 371 pixels.
@@ -125,6 +127,9 @@ def test_options_describe_device_defaults_and_choices(server):
     assert {"architecture", "encoder", "mpp", "patch_size", "batch_size"} <= set(defaults)
     assert defaults["augmentation"]["flips"] is True
     assert options["choices"]["loss"] == ["cross_entropy", "dice", "focal", "cross_entropy_dice"]
+    # A validation hold-out by default, and the app keeps the best validated weights.
+    assert defaults["validation_fraction"] == 0.15 and defaults["keep_weights"] == "best"
+    assert options["choices"]["keep_weights"] == ["best", "last"]
     assert "resnet18" in options["encoders"] and "vgg16" in options["encoders"]
 
 
@@ -217,6 +222,12 @@ def test_tensorboard_event_files_have_scalars_and_image_triplets(server, finishe
     assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 41))
     assert set(tags["images"]) == {"samples/input", "samples/label", "samples/prediction"}
     assert [e.step for e in events.Images("samples/prediction")] == [1, 20, 40]
+    # The run's final values, as the run JSON and the app state them, at the last iteration.
+    final = run_info(server, run["id"])["final"]
+    assert {"final/loss", "final/error_rate", "final/val_loss"} <= set(tags["scalars"])
+    for name in ("loss", "error_rate", "val_loss", "val_error_rate"):
+        (event,) = events.Scalars(f"final/{name}")
+        assert event.step == 40 and event.value == pytest.approx(final[name], rel=1e-6)
 
 
 def test_pause_stops_iterations_resume_continues_the_same_optimizer_stop_saves_an_app(server):
@@ -267,3 +278,94 @@ def test_runs_queue_for_the_device_and_tiles_keep_answering(server):
     assert listed[:2] == [second, first]  # newest first
     conflict = server.post(f"/api/training/{second}/pause")
     assert conflict.status_code == 409 and "running" in conflict.json()["error"]
+
+
+def test_the_run_and_its_app_state_one_final_value_and_the_validation_of_its_weights(
+    server, finished
+):
+    run_id = finished[0]["id"]
+    run = run_info(server, run_id)
+    history = run["history"]
+    losses = [p["loss"] for p in history]
+    errors = [p["error_rate"] for p in history]
+    final = run["final"]
+    # 40 iterations: the final value is the mean of the last 10 (at least 10, 10 % of a run).
+    assert (final["iteration"], final["over"]) == (40, 10)
+    assert final["loss"] == pytest.approx(np.mean(losses[-10:]))
+    assert final["error_rate"] == pytest.approx(np.mean(errors[-10:]))
+    assert (final["last_loss"], final["last_error_rate"]) == (losses[-1], errors[-1])
+    assert (final["val_iteration"], final["val_loss"]) == (40, history[-1]["val_loss"])
+    # The app keeps the weights of the lowest validation loss, and says from which iteration.
+    validated = [p for p in history if "val_loss" in p]
+    best = min(validated, key=lambda p: p["val_loss"])
+    assert run["weights_from_iteration"] == best["iteration"]
+    validation = run["validation"]
+    assert validation["iteration"] == best["iteration"]
+    assert validation["loss"] == best["val_loss"]
+    assert validation["error_rate"] == best["val_error_rate"]
+    confusion = np.array(validation["confusion"])
+    assert confusion.shape == (2, 2) and (confusion.sum(axis=1) > 0).all()
+    assert 1 - np.trace(confusion) / confusion.sum() == pytest.approx(best["val_error_rate"])
+    ids = [server.ids["background"], server.ids["tissue"]]
+    assert [c["id"] for c in validation["classes"]] == ids
+    for c, cls in enumerate(validation["classes"]):
+        tp = confusion[c, c]
+        fp, fn = confusion[:, c].sum() - tp, confusion[c].sum() - tp
+        assert cls["iou"] == pytest.approx(tp / (tp + fp + fn))
+        assert cls["dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+        assert cls["precision"] == pytest.approx(tp / (tp + fp))
+        assert cls["recall"] == pytest.approx(tp / (tp + fn))
+        assert cls["iou"] > 0.8  # the two classes separate well on held-out blocks
+    assert run["warnings"] == []
+    # The app states the same numbers: one definition.
+    app = server.get(f"/api/apps/{run['app_id']}").json()
+    assert app["final"] == final
+    assert app["validation"] == validation
+    assert app["weights_from_iteration"] == best["iteration"]
+    assert app["training"]["final_loss"] == final["loss"]
+    assert app["training"]["final_error_rate"] == final["error_rate"]
+    assert app["training"]["iterations"] == 40
+    # Both answers match the published OpenAPI schemas.
+    doc = server.get("/api/openapi.json").json()
+    check(doc, "/api/training/{run_id}", "get", server.get(f"/api/training/{run_id}"))
+    check(doc, "/api/apps/{app_id}", "get", server.get(f"/api/apps/{run['app_id']}"))
+    # ...and so does the completed event; the app's weights are the best ones of the checkpoint.
+    completed = [e for e in finished[1].states if e["state"] == "completed"][-1]
+    assert completed["final"] == final and completed["validation"] == validation
+    checkpoint = torch.load(
+        server.data_dir / "runs" / run_id / "checkpoint.pt", map_location="cpu", weights_only=True
+    )
+    assert checkpoint["best_validation"]["iteration"] == best["iteration"]
+    weights = load_file(server.data_dir / "apps" / run["app_id"] / "model.safetensors")
+    assert weights.keys() == checkpoint["best_weights"].keys()
+    assert all(torch.equal(weights[k], checkpoint["best_weights"][k]) for k in weights)
+
+
+def test_keep_weights_last_gives_the_app_the_weights_of_the_stop(server):
+    run_id = start_run(
+        server,
+        iterations=5000,
+        validation_fraction=0.25,
+        validation_interval=4,
+        keep_weights="last",
+        checkpoint_interval=5000,
+    )
+    wait_for(server, run_id, lambda r: r["iteration"] >= 6)
+    control(server, run_id, "stop")
+    run = wait_for(server, run_id, lambda r: r["state"] == "stopped")
+    last = run["history"][-1]["iteration"]
+    assert run["weights_from_iteration"] == last
+    # A stop between validations validates the last weights too.
+    assert "val_loss" in run["history"][-1]
+    assert run["validation"]["iteration"] == last
+    assert run["final"]["val_iteration"] == last
+    app = server.get(f"/api/apps/{run['app_id']}").json()
+    assert app["weights_from_iteration"] == last and app["validation"] == run["validation"]
+    assert app["final"] == run["final"]
+    checkpoint = torch.load(
+        server.data_dir / "runs" / run_id / "checkpoint.pt", map_location="cpu", weights_only=True
+    )
+    assert checkpoint["iteration"] == last
+    weights = load_file(server.data_dir / "apps" / run["app_id"] / "model.safetensors")
+    learned = [k for k in weights if k.endswith(".weight") and weights[k].dim() == 4]
+    assert learned and all(torch.equal(weights[k], checkpoint["model"][k]) for k in learned)

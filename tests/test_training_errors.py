@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from safetensors.torch import save_file
-from shapely.geometry import LineString, mapping
+from shapely.geometry import LineString, box, mapping
 
 from server.training.models import build_model
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess, slide_id_by_name
@@ -106,6 +106,27 @@ def test_labels_thinner_than_a_pixel_fail_the_run_with_a_hint(server, labels):
     assert watcher.states[-1]["state"] == "failed" and watcher.states[-1]["error"] == error
     watcher.close()
     assert server.get("/api/health").json()["ok"] is True
+
+
+def test_too_few_labels_for_a_hold_out_train_without_validation_and_say_so(server, labels):
+    _, background = labels
+    speck = box(0, 0, 16, 16)  # 2 training pixels wide at 4 µm/px, in the slide's corner
+    features = [feature(speck, TISSUE), feature(background.difference(speck), BACKGROUND)]
+    ids = put_labels(server, server.slide, features)
+    response = train(server, server.slide, [ids["Background"], ids["Tissue"]], iterations=4)
+    assert response.status_code == 201, response.text
+    run = wait_for(server, response.json()["run_id"], lambda r: r["state"] == "completed")
+    assert run["settings"]["validation_fraction"] == 0.15  # the default
+    assert run["warnings"] == [
+        "No validation: the labels of 'Tissue' are too few to hold part of every class out. "
+        "The run trains on every label and the app keeps the last weights; paint more "
+        "(in more than one place) to get validation figures."
+    ]
+    assert not any("val_loss" in p for p in run["history"])
+    assert run["validation"] is None and run["final"]["val_loss"] is None
+    assert run["weights_from_iteration"] == 4
+    app = server.get(f"/api/apps/{run['app_id']}").json()
+    assert app["weights_from_iteration"] == 4 and "validation" not in app
 
 
 def test_a_loss_that_is_not_a_number_fails_with_a_learning_rate_hint(server, labels, tmp_path):

@@ -11,6 +11,10 @@ yielding either, so a watcher gets every iteration exactly once, in order.
 States: queued → running ⇄ paused → completed | stopped | failed; a server that dies
 leaves runs "interrupted" (set at the next start). stopped/interrupted/completed runs
 can be continued from their last checkpoint.
+
+What a run reports about its outcome (`final`, `validation`, `weights_from_iteration`,
+`warnings`) is the same in the run JSON, its Socket.IO events and its app: `final` and the
+per-class validation figures are defined once, in server/training/figures.py.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from server.device import describe
 from server.events import room
 from server.jobs import Throttle, compute
 from server.store import from_json, to_json
+from server.training import figures
 from server.training.errors import TrainingError
 from server.training.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
 from server.training.sampler import SlideSource, load_cache
@@ -48,7 +53,6 @@ ACTIVE = (QUEUED, RUNNING, PAUSED)
 CONTINUABLE = (STOPPED, INTERRUPTED, COMPLETED)
 EVENT_RATE = 10.0  # training:iteration events per second at most
 SPEED_WINDOW = 20  # iterations the it/s figure averages over
-FINAL_WINDOW = 10  # iterations the app's final loss / error rate average over
 POINT_FIELDS = ("iteration", "loss", "error_rate", "lr", "time", "val_loss", "val_error_rate")
 
 SCHEMA = """
@@ -80,6 +84,12 @@ CREATE TABLE IF NOT EXISTS training_points (
     val_error_rate REAL,
     PRIMARY KEY (run_id, iteration)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS training_reports (
+    run_id TEXT PRIMARY KEY REFERENCES training_runs(id) ON DELETE CASCADE,
+    warnings TEXT,
+    validation TEXT,
+    weights_from_iteration INTEGER
+);
 """
 
 
@@ -97,6 +107,7 @@ class LiveRun:
     resumed: eventlet.event.Event = field(default_factory=eventlet.event.Event)
     pending: list[dict] = field(default_factory=list)
     ends: deque = field(default_factory=lambda: deque(maxlen=SPEED_WINDOW))
+    recent: deque = field(default_factory=lambda: deque(maxlen=figures.FINAL_MAX))
     trainer: Trainer | None = None
     throttle: Throttle = field(default_factory=lambda: Throttle(EVENT_RATE))
     # One compute call on the trainer at a time (the loop's steps, a preview's weights).
@@ -175,6 +186,7 @@ class RunService:
         it_per_s = live.it_per_s if live and live.it_per_s else row["it_per_s"]
         remaining = row["iterations"] - row["iteration"]
         running = row["state"] in ACTIVE
+        history = self.history(run_id) + (list(live.pending) if live else [])
         body = {
             "id": row["id"],
             "state": row["state"],
@@ -193,12 +205,55 @@ class RunService:
             "device": row["device"],
             "created": row["created"],
             "updated": row["updated"],
+            **self._outcome(run_id, row, history),
         }
         if live and live.pending:
             body["iteration"] = live.pending[-1]["iteration"]
         if with_history:
-            body["history"] = self.history(run_id) + (list(live.pending) if live else [])
+            body["history"] = history
         return body
+
+    def _outcome(self, run_id: str, row, history: list[dict]) -> dict:
+        """`final`, `validation` (of the weights the app keeps), `weights_from_iteration` and
+        `warnings` of a run: from its trainer while it has one, else as last stored."""
+        report = self.store.query_one("SELECT * FROM training_reports WHERE run_id = ?", (run_id,))
+        stored = from_json(report["warnings"]) if report and report["warnings"] else []
+        record = from_json(report["validation"]) if report and report["validation"] else None
+        kept_iteration = report["weights_from_iteration"] if report else None
+        live = self.live.get(run_id)
+        trainer = live.trainer if live else None
+        if trainer is not None and trainer.iteration > 0:
+            kept_iteration, record = trainer.kept()
+        settings = from_json(row["settings"])
+        warnings = list(stored)
+        found = figures.overfitting(history)
+        if found:
+            keep = settings.get("keep_weights", "best")
+            warnings.append(figures.overfitting_warning(found, keep, kept_iteration))
+        if not settings.get("validation_fraction"):
+            warnings.append(
+                "No validation hold-out (validation fraction 0): no validation "
+                "figures, and the app keeps the last weights."
+            )
+        return {
+            "final": figures.final_values(history),
+            "validation": figures.validation_report(record, from_json(row["classes"])),
+            "weights_from_iteration": kept_iteration,
+            "warnings": warnings,
+        }
+
+    def _save_report(self, run_id: str, **values: Any) -> None:
+        """Store some of a run's outcome (warnings, validation record, weights' iteration)."""
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO training_reports (run_id) VALUES (?) ON CONFLICT DO NOTHING",
+                (run_id,),
+            )
+            conn.execute(
+                f"UPDATE training_reports SET {cols} WHERE run_id = ?",
+                (*values.values(), run_id),
+            )
 
     def list(self) -> list[dict]:
         """Every run, newest first, without history."""
@@ -310,6 +365,8 @@ class RunService:
 
     def _emit_state(self, run_id: str) -> None:
         row = self._row(run_id)
+        live = self.live.get(run_id)
+        history = self.history(run_id) + (list(live.pending) if live else [])
         payload = {
             "run_id": run_id,
             "state": row["state"],
@@ -317,6 +374,7 @@ class RunService:
             "iterations": row["iterations"],
             "app_id": row["app_id"],
             "error": from_json(row["error"]),
+            **self._outcome(run_id, row, history),
         }
         self.ctx.emit("training:state", payload, room("run", run_id))
 
@@ -334,6 +392,7 @@ class RunService:
         eta = (iterations - last["iteration"]) / it_per_s if it_per_s else None
         payload = {"run_id": live.run_id, **last, "it_per_s": it_per_s, "eta_s": eta}
         payload["points"] = points
+        payload["final"] = figures.final_values(live.recent)
         self.ctx.emit("training:iteration", payload, room("run", live.run_id))
         with self.store.transaction() as conn:
             conn.executemany(
@@ -402,6 +461,10 @@ class RunService:
                 "UPDATE training_runs SET iteration = ?, checkpoint_iteration = ? WHERE id = ?",
                 (start, start, run_id),
             )
+        self._save_report(run_id, warnings=to_json(cache.warnings))
+        live = self.live.get(run_id)
+        if live is not None:
+            live.recent.extend(self.history(run_id)[-figures.FINAL_MAX :])
         return trainer
 
     def _sources(self, slides: list[dict], classes: list[dict]) -> list[SlideSource]:
@@ -438,6 +501,7 @@ class RunService:
             with live.lock:
                 result = compute(trainer.step)
             live.pending.append(result.as_point())
+            live.recent.append(live.pending[-1])
             live.ends.append(result.time)
             if live.throttle.ready():
                 self._flush(live, trainer.iterations)
@@ -462,15 +526,32 @@ class RunService:
         with live.lock:
             iteration = compute(trainer.save_checkpoint, self.checkpoint_path(run_id))
         self._update(run_id, checkpoint_iteration=iteration)
+        kept_iteration, record = trainer.kept()
+        self._save_report(run_id, validation=to_json(record), weights_from_iteration=kept_iteration)
 
     def _finish(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> None:
         self._flush(live, trainer.iterations)
         state = STOPPED if live.stop else COMPLETED
         values: dict[str, Any] = {"duration_s": duration}
         if trainer.iteration > 0:
+            self._validate_last(run_id, live, trainer)
             self._checkpoint(run_id, live, trainer)
             values["app_id"] = self._save_app(run_id, trainer, duration)
+            compute(trainer.log_final, figures.final_values(self.history(run_id)))
         self._set_state(run_id, state, **values)
+
+    def _validate_last(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
+        """A run stopped between validations: validate its last weights too, so the app's
+        choice of weights and the final validation figures include them."""
+        with live.lock:
+            record = compute(trainer.validate_last)
+        if record is None:
+            return
+        self.store.execute(
+            "UPDATE training_points SET val_loss = ?, val_error_rate = ?"
+            " WHERE run_id = ? AND iteration = ?",
+            (record["loss"], record["error_rate"], run_id, record["iteration"]),
+        )
 
     def current_model(self, run_id: str) -> tuple[dict, dict[str, torch.Tensor]]:
         """For a live preview: an app-like config and the current weights of a running or
@@ -481,19 +562,24 @@ class RunService:
             raise RunConflict(f"The run has no model in memory now ({row['state']})")
         with live.lock:
             weights = compute(live.trainer.weights)
-        config = self._app_config(run_id, live.trainer, row["duration_s"])
+        config = self._app_config(run_id, live.trainer, row["duration_s"], live.trainer.iteration)
         return config, weights
 
     def _save_app(self, run_id: str, trainer: Trainer, duration: float) -> str:
-        config = self._app_config(run_id, trainer, duration)
-        weights = compute(trainer.weights)
+        weights, iteration = compute(trainer.app_weights)
+        config = self._app_config(run_id, trainer, duration, iteration)
+        self._save_report(run_id, weights_from_iteration=iteration)
         return compute(save_app, self.ctx.config.data_dir, config, weights)
 
-    def _app_config(self, run_id: str, trainer: Trainer, duration: float) -> dict:
+    def _app_config(self, run_id: str, trainer: Trainer, duration: float, weights_from: int):
+        """The app.json of the run's model now; `weights_from`: the weights' iteration."""
         row = self._row(run_id)
         settings = trainer.settings
         classes = from_json(row["classes"])
-        recent = self.history(run_id)[-FINAL_WINDOW:]
+        final = figures.final_values(self.history(run_id))
+        kept_iteration, record = trainer.kept()
+        if kept_iteration != weights_from:  # a live preview's current weights
+            record = None
         label = ARCHITECTURES[settings["architecture"]].label.replace(" (Default)", "")
         return {
             "name": f"{label} · {', '.join(c['name'] for c in classes)} · run {run_id}",
@@ -504,11 +590,15 @@ class RunService:
             "mpp": settings["mpp"],
             "patch_size": settings["patch_size"],
             "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "final": final,
+            "validation": figures.validation_report(record, classes),
+            "weights_from_iteration": weights_from,
             "training": {
                 "run_id": run_id,
                 "iterations": trainer.iteration,
-                "final_loss": _mean(p["loss"] for p in recent),
-                "final_error_rate": _mean(p["error_rate"] for p in recent),
+                # the same numbers as `final`, for clients that read only these
+                "final_loss": final["loss"] if final else None,
+                "final_error_rate": final["error_rate"] if final else None,
                 "duration_s": round(duration, 3),
                 "slides": from_json(row["slides"]),
                 "settings": settings,
@@ -534,8 +624,3 @@ def _point(row) -> dict:
     if point["val_loss"] is None:
         del point["val_loss"], point["val_error_rate"]
     return point
-
-
-def _mean(values) -> float | None:
-    values = list(values)
-    return sum(values) / len(values) if values else None

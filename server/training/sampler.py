@@ -33,6 +33,7 @@ MAX_CACHE_BYTES = 2 * 1024**3
 MAX_CANDIDATES = 200_000  # patch centres kept per class (a uniform subsample)
 READ_CHUNK = 2048  # target pixels per OpenSlide read, to bound temporary memory
 WHITE = (255, 255, 255)
+MIN_BLOCK = 8  # the smallest validation block side, training pixels
 
 
 @dataclass
@@ -66,6 +67,7 @@ class LabelCache:
     num_classes: int
     class_pixels: np.ndarray  # training pixels per class
     val_pixels: np.ndarray  # validation pixels per class
+    warnings: list[str] = field(default_factory=list)  # about the validation hold-out
 
     @property
     def nbytes(self) -> int:
@@ -261,9 +263,9 @@ def load_cache(
     for (index, source, ds, grid), (x0, y0, x1, y1) in planned:
         image = _read_source(source, x0, y0, x1 - x0, y1 - y0, ds)
         label = rasterize(grid, (x0, y0), image.shape[:2])
-        region = Region(index, (x0, y0), image, label)
-        regions.append(_split(region, crop, validation_fraction, rng))
-    cache = LabelCache(regions, num_classes, *_count(regions, num_classes))
+        regions.append(Region(index, (x0, y0), image, label))
+    warnings = split_holdout(regions, crop, validation_fraction, rng, class_names)
+    cache = LabelCache(regions, num_classes, *_count(regions, num_classes), warnings)
     _check_vanished(cache, plans, class_names, mpp)
     return cache
 
@@ -335,16 +337,115 @@ def _check_vanished(cache: LabelCache, plans, class_names: list[str], mpp: float
         )
 
 
-def _split(region: Region, crop: int, fraction: float, rng: np.random.Generator) -> Region:
-    """Hold out square blocks of labelled pixels for validation (none when fraction is 0)."""
-    if fraction <= 0:
-        return region
-    h, w = region.label.shape
-    blocks = rng.random((math.ceil(h / crop), math.ceil(w / crop))) < fraction
-    held = np.repeat(np.repeat(blocks, crop, 0), crop, 1)[:h, :w]
-    region.val_label = np.where(held, region.label, IGNORE).astype(np.uint8)
-    region.label = np.where(held, IGNORE, region.label).astype(np.uint8)
-    return region
+def split_holdout(
+    regions: list[Region],
+    crop: int,
+    fraction: float,
+    rng: np.random.Generator,
+    class_names: list[str],
+) -> list[str]:
+    """Hold out square blocks of labelled pixels for validation (in place); returns warnings.
+
+    Blocks are crop-sized (so a training patch and a validation patch rarely share labels),
+    and about `fraction` of the labelled blocks are held out, chosen at random. Every class
+    must keep training pixels and get validation pixels: the choice is repaired (blocks given
+    back to training, or a block of a missing class held out) and, when the labels are too
+    few for that, made again with smaller blocks (half, a quarter of a crop). When even that
+    fails the run trains on every label without a validation, and the warning says why.
+    """
+    if fraction <= 0 or not regions:
+        return []
+    num_classes = len(class_names)
+    counts = np.zeros((0, num_classes), np.int64)
+    for size in _block_sizes(crop):
+        grids, counts = _block_counts(regions, size, num_classes)
+        held = _choose_blocks(counts, fraction, rng)
+        if held is None:
+            continue
+        _apply_holdout(regions, grids, held, size)
+        if size == crop:
+            return []
+        return [
+            f"The labels are few: validation blocks are {size} px instead of a patch "
+            f"({crop} px), so validation patches share more with training patches."
+        ]
+    return [_no_holdout_warning(counts, class_names)]
+
+
+def _block_sizes(crop: int) -> list[int]:
+    return list(dict.fromkeys(s for s in (crop, crop // 2, crop // 4) if s >= MIN_BLOCK))
+
+
+def _block_counts(
+    regions: list[Region], size: int, num_classes: int
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Each region's block grid (rows, cols), and labelled pixels per block and class (B×C)."""
+    grids, parts = [], []
+    bins = num_classes + 1  # the last bin collects IGNORE
+    for region in regions:
+        h, w = region.label.shape
+        rows, cols = math.ceil(h / size), math.ceil(w / size)
+        col_of = (np.arange(w, dtype=np.int64) // size) * bins
+        counts = np.zeros((rows, cols * bins), np.int64)
+        for r in range(rows):  # one band of blocks at a time: bounded temporary memory
+            band = np.minimum(region.label[r * size : (r + 1) * size], num_classes)
+            counts[r] = np.bincount((band + col_of).ravel(), minlength=cols * bins)
+        grids.append((rows, cols))
+        parts.append(counts.reshape(rows * cols, bins)[:, :num_classes])
+    return grids, np.concatenate(parts)
+
+
+def _choose_blocks(counts: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Which blocks to hold out (bool per block), or None when no choice gives every labelled
+    class both training and validation pixels."""
+    labelled = np.flatnonzero(counts.sum(1) > 0)
+    if len(labelled) < 2:
+        return None
+    held = np.zeros(len(counts), bool)
+    held[rng.permutation(labelled)[: max(1, round(fraction * len(labelled)))]] = True
+    present = counts.sum(0) > 0
+    for _ in range(len(labelled) + counts.shape[1] + 1):
+        train, val = counts[~held].sum(0), counts[held].sum(0)
+        lacking = np.flatnonzero(present & (train == 0))
+        if len(lacking):  # give the held block with most of that class back to training
+            c = lacking[0]
+            held[np.argmax(np.where(held, counts[:, c], -1))] = False
+            continue
+        lacking = np.flatnonzero(present & (val == 0))
+        if not len(lacking):
+            return held
+        c = lacking[0]
+        keeps = ((train[None, :] - counts) > 0) | ~present[None, :]
+        options = np.flatnonzero(~held & (counts[:, c] > 0) & keeps.all(1))
+        if not len(options):
+            return None
+        held[options[np.argmin(counts[options].sum(1))]] = True  # the smallest loss to training
+    return None
+
+
+def _apply_holdout(regions: list[Region], grids, held: np.ndarray, size: int) -> None:
+    start = 0
+    for region, (rows, cols) in zip(regions, grids, strict=True):
+        blocks = held[start : start + rows * cols].reshape(rows, cols)
+        start += rows * cols
+        if not blocks.any():
+            continue
+        h, w = region.label.shape
+        mask = np.repeat(np.repeat(blocks, size, 0), size, 1)[:h, :w]
+        region.val_label = np.where(mask, region.label, IGNORE).astype(np.uint8)
+        region.label = np.where(mask, IGNORE, region.label).astype(np.uint8)
+
+
+def _no_holdout_warning(counts: np.ndarray, class_names: list[str]) -> str:
+    """Why there is no validation: the classes whose labels lie in one small block."""
+    blocks_of = (counts > 0).sum(0)
+    few = [class_names[c] for c in np.flatnonzero((blocks_of > 0) & (blocks_of < 2))]
+    where = f" of {', '.join(repr(n) for n in few)}" if few else ""
+    return (
+        f"No validation: the labels{where} are too few to hold part of every class out. "
+        "The run trains on every label and the app keeps the last weights; paint more "
+        "(in more than one place) to get validation figures."
+    )
 
 
 def _count(regions: list[Region], num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,15 @@ class RunLog:
             if value is not None:
                 self._summary(summary.scalar(tag, float(value)), result.iteration, result.time)
 
+    def final(self, final: dict) -> None:
+        """The run's final values (server/training/figures.py) at its last iteration:
+        `final/loss` and `final/error_rate` (means over the last `over` iterations), and the
+        last validation's `final/val_loss` and `final/val_error_rate` when there is one."""
+        for field in ("loss", "error_rate", "val_loss", "val_error_rate"):
+            if final.get(field) is not None:
+                value = summary.scalar(f"final/{field}", float(final[field]))
+                self._summary(value, int(final["iteration"]))
+
     def images(
         self, iteration: int, x: torch.Tensor, label: torch.Tensor, logits: torch.Tensor
     ) -> None:

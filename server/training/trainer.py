@@ -3,6 +3,11 @@
 A `Trainer` is used from compute threads only, one call at a time: the run's greenlet
 calls `step()` through `compute` and gets plain numbers back. On CUDA the next batch is
 drawn on the CPU while the GPU still works on the current step.
+
+Validation measures loss, error rate and a confusion matrix on fixed held-out batches every
+`validation_interval` iterations (and on the last). The weights of the best measurement
+(lowest validation loss, BatchNorm recalibrated) are kept aside for the app unless the
+settings say `keep_weights: "last"`; they and their measurement are in the checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,7 +30,7 @@ from server.training.errors import TrainingError
 from server.training.losses import class_weights, error_rate, make_loss
 from server.training.models import build_model
 from server.training.prefetch import Prefetcher
-from server.training.sampler import LabelCache, PatchSampler
+from server.training.sampler import IGNORE, LabelCache, PatchSampler
 from server.training.settings import encoder_weights_source, uses_amp
 from server.training.tensorboard import RunLog
 
@@ -135,6 +141,11 @@ class Trainer:
             self.val_set = [(_tensor(i), _tensor(lb)) for i, lb in batches]
         self.best_val = math.inf
         self.stale_validations = 0
+        # Validation measurements {iteration, loss, error_rate, confusion}: the latest one,
+        # the best one (lowest loss) and the best one's weights (CPU, BatchNorm recalibrated).
+        self.last_validation: dict[str, Any] | None = None
+        self.best_validation: dict[str, Any] | None = None
+        self.best_weights: dict[str, torch.Tensor] | None = None
         self.log = RunLog(run_dir / "tb", classes) if run_dir else None
         self._calibration_rng = np.random.default_rng(settings["seed"] + 1)
         # On a GPU the next batch is drawn in a background thread while the step runs.
@@ -233,8 +244,9 @@ class Trainer:
     def _after_step(self, result: StepResult, x, y, logits) -> None:
         interval = self.settings["validation_interval"]
         if self.val_set and (self.iteration % interval == 0 or self.iteration == self.iterations):
-            result.val_loss, result.val_error_rate = self.validate()
-            self._track_validation(result.val_loss)
+            record = self.validate()
+            result.val_loss, result.val_error_rate = record["loss"], record["error_rate"]
+            self._track_validation(record)
         if self.log:
             self.log.scalars(result)
             every = self.settings["tensorboard_image_interval"]
@@ -268,27 +280,91 @@ class Trainer:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
 
-    def validate(self) -> tuple[float, float]:
-        """Loss and error rate on the held-out batches (no augmentation, no gradients)."""
+    def validate(self) -> dict[str, Any]:
+        """Loss, error rate and confusion matrix (pixels, rows true class, columns predicted)
+        on the held-out batches, no augmentation, no gradients: `{iteration, loss,
+        error_rate, confusion}`. BatchNorm statistics are recalibrated first."""
         self.recalibrate_batchnorm()
         self.model.eval()
-        total_loss, wrong, labelled = 0.0, 0, 0
+        n = len(self.classes)
+        total_loss = 0.0
+        confusion = torch.zeros(n * n, dtype=torch.int64, device=self.device)
         with torch.no_grad():
             for images, labels in self.val_set:
                 x, y = center(images.to(self.device), labels.to(self.device), self.patch)
                 with autocast(self.device, self.amp):
                     logits = self.model(to_device(x, self.device))
                 total_loss += float(self.loss_fn(logits, y))
-                w, n = error_rate(logits, y)
-                wrong, labelled = wrong + int(w), labelled + int(n)
+                labelled = y != IGNORE
+                pairs = y[labelled] * n + logits.argmax(1)[labelled]
+                confusion += torch.bincount(pairs, minlength=n * n)
         self.model.train()
-        return total_loss / len(self.val_set), wrong / max(labelled, 1)
+        matrix = confusion.view(n, n).cpu()
+        labelled = int(matrix.sum())
+        wrong = labelled - int(matrix.diagonal().sum())
+        return {
+            "iteration": self.iteration,
+            "loss": total_loss / len(self.val_set),
+            "error_rate": wrong / max(labelled, 1),
+            "confusion": matrix.tolist(),
+        }
 
-    def _track_validation(self, val_loss: float) -> None:
-        if val_loss < self.best_val - 1e-6:
-            self.best_val, self.stale_validations = val_loss, 0
+    def _track_validation(self, record: dict[str, Any]) -> None:
+        self.last_validation = record
+        if record["loss"] < self.best_val - 1e-6:
+            self.best_val, self.stale_validations = record["loss"], 0
+            self.best_validation = record
+            # validate() recalibrated BatchNorm: these are the weights an app would get now.
+            self.best_weights = {
+                k: v.detach().to("cpu", copy=True).contiguous()
+                for k, v in self.model.state_dict().items()
+            }
         else:
             self.stale_validations += 1
+
+    def validate_last(self) -> dict[str, Any] | None:
+        """Validate the current weights unless this iteration already was (a stopped run);
+        the measurement, or None without a hold-out or when already validated."""
+        done = self.last_validation and self.last_validation["iteration"] == self.iteration
+        if not self.val_set or self.iteration == 0 or done:
+            return None
+        record = self.validate()
+        self._track_validation(record)
+        if self.log:  # the validation scalars alone (the step's were written already)
+            self.log.scalars(
+                SimpleNamespace(
+                    iteration=self.iteration,
+                    time=time.time(),
+                    val_loss=record["loss"],
+                    val_error_rate=record["error_rate"],
+                )
+            )
+        return record
+
+    @property
+    def keeps_best(self) -> bool:
+        """Whether an app gets the best validated weights (rather than the last ones)."""
+        return self.settings.get("keep_weights", "best") == "best" and self.best_weights is not None
+
+    def kept(self) -> tuple[int, dict[str, Any] | None]:
+        """The iteration whose weights an app gets now, and the validation of those weights
+        (with `keep_weights: "last"`, the latest measurement; None without any)."""
+        if self.keeps_best:
+            return self.best_validation["iteration"], self.best_validation
+        return self.iteration, self.last_validation
+
+    def app_weights(self) -> tuple[dict[str, torch.Tensor], int]:
+        """The weights for an app (best validated or last, as the settings say) and their
+        iteration."""
+        if self.keeps_best:
+            return dict(self.best_weights), self.best_validation["iteration"]
+        return self.weights(), self.iteration
+
+    def log_final(self, final: dict[str, Any] | None) -> None:
+        """Write the run's final values to TensorBoard (the figures module's definition)."""
+        if self.log and final:
+            self.log.final(final)
+            self.log.flush()
 
     @property
     def should_stop_early(self) -> bool:
@@ -314,6 +390,9 @@ class Trainer:
             "augment_rng": self.gen.get_state(),
             "best_val": self.best_val,
             "stale_validations": self.stale_validations,
+            "last_validation": self.last_validation,
+            "best_validation": self.best_validation,
+            "best_weights": self.best_weights or {},
         }
 
     def save_checkpoint(self, path: Path) -> int:
@@ -339,6 +418,11 @@ class Trainer:
         self.gen.set_state(state["augment_rng"])
         self.best_val = state["best_val"]
         self.stale_validations = state["stale_validations"]
+        self.last_validation = state.get("last_validation")
+        self.best_validation = state.get("best_validation")
+        self.best_weights = state.get("best_weights") or None
+        if self.best_validation is None:  # a checkpoint from before the best was kept
+            self.best_weights = None
         self.iteration = state["iteration"]
         self._next_batch()
         return self.iteration

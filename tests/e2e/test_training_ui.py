@@ -44,8 +44,8 @@ def label_demo_slide(server: ServerProcess) -> tuple[str, list[int]]:
     return slide_id, class_ids
 
 
-def curve_pixels(page) -> int:
-    """Pixels of the convergence chart's canvas drawn in the training curve's colour."""
+def curve_pixels(page, rgb: tuple[int, int, int] = TRAIN_RGB) -> int:
+    """Pixels of the convergence chart's canvas drawn in a curve's colour (the training's)."""
     return page.evaluate(
         """([r, g, b]) => {
             const canvas = document.querySelector('.tr-chart canvas');
@@ -58,7 +58,7 @@ def curve_pixels(page) -> int:
             }
             return n;
         }""",
-        list(TRAIN_RGB),
+        list(rgb),
     )
 
 
@@ -258,3 +258,105 @@ def test_refusals_are_explained(page, server_factory):
     assert "Paint another class" in error.locator(".tr-hint").inner_text()
     assert panel.locator("[data-field=patch_size] .tr-field-error").inner_text() == ""
     assert server.get("/api/training").json() == []
+
+
+# The validation line's colour (frontend/src/training/chart.ts VALIDATION_COLOR).
+VALIDATION_RGB = (0xFF, 0x8A, 0x3D)
+
+
+def loss_text(value: float) -> str:
+    """A loss as the UI writes it (formatMetric: 4 significant digits, trailing zeros kept)."""
+    return f"{value:#.4g}" if value >= 0.001 else f"{value:.2e}".replace("e-0", "e-")
+
+
+def test_heading_app_card_and_chart_state_one_final_value_and_validate_by_default(
+    page, server_factory
+):
+    """Default settings hold out a validation set: the chart draws its line, and the run's
+    heading, the app card and the chart legend all show the same final value."""
+    server = server_factory()
+    label_demo_slide(server)
+    open_app(page, server)
+    open_slide(page)
+    panel = page.locator("#training-panel")
+    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
+        timeout=TIMEOUT_MS,
+    )
+    for name, value in {**TINY, "iterations": 60}.items():
+        panel.locator(f"input[name={name}]").fill(str(value))
+    # The advanced settings are left at their defaults: a hold-out, the best weights kept.
+    panel.locator(".tr-advanced").click()
+    dialog = page.locator("dialog.tr-dialog")
+    assert dialog.locator("input[name=validation_fraction]").input_value() == "0.15"
+    assert dialog.locator("select[name=keep_weights]").input_value() == "best"
+    dialog.locator(".tr-close").click()
+
+    panel.locator(".tr-train").click()
+    page.wait_for_function(
+        "() => document.getElementById('training-panel').dataset.state === 'completed'",
+        timeout=TIMEOUT_MS * 8,
+    )
+    run_id = server.get("/api/training").json()[0]["id"]
+    run = server.get(f"/api/training/{run_id}").json()
+    final = run["final"]
+    assert run["settings"]["validation_fraction"] == 0.15 and run["warnings"] == []
+    loss, error = loss_text(final["loss"]), f"{final['error_rate'] * 100:.1f} %"
+    said = (
+        f"loss {loss} · error {error} (mean of last {final['over']} it.; "
+        f"last {loss_text(final['last_loss'])} · {final['last_error_rate'] * 100:.1f} %)"
+    )
+    assert final["over"] == 10 and final["iteration"] == 60
+
+    # The heading next to the architecture name.
+    heading = panel.locator(".tr-current .tr-final")
+    page.wait_for_function(
+        f"() => document.querySelector('#training-panel .tr-final')?.dataset.loss === '{loss}'",
+        timeout=TIMEOUT_MS,
+    )
+    assert heading.inner_text() == f"final {said}"
+    assert "iteration 60 / 60" in panel.locator(".tr-current").inner_text()
+    # The app card of the app the run made.
+    card = page.locator("#inference-panel .inf-app-final")
+    card.wait_for(timeout=TIMEOUT_MS)
+    assert card.inner_text() == said
+    assert card.get_attribute("data-loss") == heading.get_attribute("data-loss") == loss
+    # The chart: the final value's line and its legend, for both curves.
+    chart = panel.locator(".tr-chart")
+    assert chart.get_attribute("data-final-loss") == loss
+    legend = panel.locator(".tr-chart .tr-final-legend")
+    assert legend.inner_text() == f"final {loss} (mean of last 10 it.)"
+    panel.locator(".tr-metric").select_option("error_rate")
+    page.wait_for_function(
+        f"() => document.querySelector('.tr-chart .tr-final-legend').textContent"
+        f" === 'final {error} (mean of last 10 it.)'",
+        timeout=TIMEOUT_MS,
+    )
+    assert chart.get_attribute("data-final-error-rate") == error
+    assert heading.get_attribute("data-error-rate") == card.get_attribute("data-error-rate")
+    panel.locator(".tr-metric").select_option("loss")
+
+    # Validation by default: its line is drawn (iterations 25, 50 and 60).
+    assert chart.get_attribute("data-validation-points") == "3"
+    page.wait_for_timeout(300)
+    assert curve_pixels(page, VALIDATION_RGB) > 10, "the validation line should be drawn"
+    # Which weights the app kept, and their validation per class with the confusion matrix.
+    kept = run["weights_from_iteration"]
+    assert kept in (25, 50, 60) and kept == run["validation"]["iteration"]
+    assert panel.locator(".tr-weights-from").get_attribute("data-iteration") == str(kept)
+    assert page.locator("#inference-panel .inf-app-weights").get_attribute("data-iteration") == str(
+        kept
+    )
+    table = panel.locator(".tr-validation .tr-val-classes")
+    assert table.is_visible()
+    rows = table.locator("tbody tr")
+    assert rows.count() == 2
+    first = run["validation"]["classes"][0]
+    assert rows.nth(0).locator("td").all_inner_texts() == [
+        f"{first[k]:.3f}" for k in ("iou", "dice", "precision", "recall")
+    ]
+    confusion = panel.locator(".tr-validation .tr-confusion tbody tr")
+    assert [confusion.nth(i).locator("td").all_inner_texts() for i in range(2)] == [
+        [str(v) for v in row] for row in run["validation"]["confusion"]
+    ]

@@ -4,6 +4,7 @@ import { getJson, sendForm, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
 import { h } from "../training/dom";
+import { finalElement, validationTables, weightsText } from "../training/figures";
 import { formatDuration, formatMagnification, formatMetric } from "../training/format";
 import type { AppInfo } from "./types";
 
@@ -97,19 +98,49 @@ export class AppList {
       {},
       ...app.classes.map((c) => h("span", { class: "inf-class" }, h("i", { class: "inf-swatch", style: `background:${c.color}` }), c.name)),
     );
-    return [
+    // The run's final value, said as the training panel says it (older apps: two numbers).
+    const final = app.final
+      ? finalElement(app.final, "", "inf-app-final")
+      : `loss ${formatMetric("loss", t.final_loss)} · error ${formatMetric("error_rate", t.final_error_rate)}`;
+    const v = app.validation;
+    const validation = v && Array.isArray(v.classes) && Array.isArray(v.confusion) ? v : null;
+    const keepsBest = t.settings?.keep_weights !== "last";
+    const out: HTMLElement[] = [
       h(
         "dl",
         {},
         ...item("Architecture", architectureText(app)),
         ...item("Classes", classes),
         ...item("Resolution", `${app.mpp} µm/px (≈ ${formatMagnification(app.mpp)})`),
-        ...item("Final loss", formatMetric("loss", t.final_loss)),
-        ...item("Final error rate", formatMetric("error_rate", t.final_error_rate)),
+        ...item("Final", final),
+        ...(app.weights_from_iteration != null
+          ? item(
+              "Weights",
+              h(
+                "span",
+                { class: "inf-app-weights", "data-iteration": String(app.weights_from_iteration) },
+                `from ${weightsText(app.weights_from_iteration, t.iterations, !!validation && keepsBest)}`,
+              ),
+            )
+          : []),
+        ...(validation
+          ? item("Validation", `error ${formatMetric("error_rate", validation.error_rate)} (iteration ${validation.iteration})`)
+          : []),
         ...item("Iterations", t.iterations != null ? String(t.iterations) : "—"),
         ...item("Training time", formatDuration(t.duration_s)),
       ),
     ];
+    if (validation) {
+      out.push(
+        h(
+          "details",
+          { class: "inf-app-validation" },
+          h("summary", {}, "Validation per class"),
+          validationTables(validation, app.classes),
+        ),
+      );
+    }
+    return out;
   }
 
   private startRename(): void {

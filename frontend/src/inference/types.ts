@@ -1,5 +1,7 @@
 // Shapes of the apps and results API.
 
+import type { FinalValues, Validation } from "../training/types";
+
 export interface AppClass {
   index: number;
   id: number | null;
@@ -14,6 +16,8 @@ export interface AppTraining {
   final_error_rate?: number | null;
   duration_s?: number | null;
   slides?: string[] | null;
+  /** The run's settings (`keep_weights` says which weights the app kept). */
+  settings?: { keep_weights?: string; [key: string]: unknown } | null;
 }
 
 /** A trained model ready to apply (`GET /api/apps`). */
@@ -27,6 +31,12 @@ export interface AppInfo {
   patch_size?: number | null;
   created?: string | number | null;
   training?: AppTraining | null;
+  /** The run's final value (one definition with the run; absent in older apps). */
+  final?: FinalValues | null;
+  /** Validation of these weights on the run's hold-out. */
+  validation?: Validation | null;
+  /** The iteration the weights are from (best validated, or the last). */
+  weights_from_iteration?: number | null;
 }
 
 export type ResultState = "queued" | "running" | "completed" | "failed" | "cancelled";

@@ -1,20 +1,27 @@
-// The live convergence chart (uPlot): raw and smoothed training curve, validation points.
+// The live convergence chart (uPlot): raw and smoothed training curve, the validation line,
+// and the final value as a level line over the iterations it averages (named in the legend).
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { chartColumns, hasValidation, type ChartView } from "./chartdata";
-import type { HistoryPoint } from "./types";
+import { FINAL_DEFINITION, finalLegend, finalMetric } from "./figures";
+import type { FinalValues, HistoryPoint } from "./types";
 
 const HEIGHT = 200;
 /** Series colours (end-to-end tests look for the training curve's colour on the canvas). */
 export const TRAIN_COLOR = "#4c9bff";
 const RAW_COLOR = "rgba(76, 155, 255, 0.35)";
-const VALIDATION_COLOR = "#ff8a3d";
+/** The validation line's colour (end-to-end tests look for it too). */
+export const VALIDATION_COLOR = "#ff8a3d";
+const FINAL_COLOR = "#b04cd8";
 
 export class ConvergenceChart {
   private plot: uPlot | null = null;
   private points: readonly HistoryPoint[] = [];
+  private final: FinalValues | null = null;
   private observer: ResizeObserver;
+  /** The final-value series' legend label (uPlot shows this element as it is). */
+  private readonly finalLabel = document.createElement("span");
 
   constructor(
     private readonly host: HTMLElement,
@@ -22,7 +29,15 @@ export class ConvergenceChart {
   ) {
     this.observer = new ResizeObserver(() => this.resize());
     this.observer.observe(host);
+    this.finalLabel.className = "tr-final-legend";
+    this.finalLabel.title = FINAL_DEFINITION;
     this.rebuild();
+  }
+
+  /** The run's final value (from the server): drawn over its window, named in the legend. */
+  setFinal(final: FinalValues | null | undefined): void {
+    this.final = final ?? null;
+    this.setPoints(this.points);
   }
 
   /** Draw these points (the whole history so far). */
@@ -31,9 +46,20 @@ export class ConvergenceChart {
     this.host.dataset.points = String(points.length);
     this.host.dataset.firstIteration = points.length ? String(points[0].iteration) : "";
     this.host.dataset.lastIteration = points.length ? String(points[points.length - 1].iteration) : "";
+    this.host.dataset.validationPoints = String(points.filter((p) => p.val_loss !== null && p.val_loss !== undefined).length);
+    this.showFinal();
     if (!this.plot) return;
-    this.plot.setData(chartColumns(points, this.view) as uPlot.AlignedData);
+    this.plot.setData(chartColumns(points, this.view, this.final) as uPlot.AlignedData);
     this.plot.setSeries(3, { show: hasValidation(points) });
+  }
+
+  private showFinal(): void {
+    const final = this.final;
+    this.finalLabel.textContent = finalLegend(final, this.view.metric);
+    const data = this.host.dataset;
+    data.finalLoss = final ? finalMetric(final, "loss") : "";
+    data.finalErrorRate = final ? finalMetric(final, "error_rate") : "";
+    data.finalOver = final ? String(final.over) : "";
   }
 
   /** Change metric, smoothing or log scale; a scale change rebuilds the chart. */
@@ -83,9 +109,10 @@ export class ConvergenceChart {
           spanGaps: true,
           points: { show: true, size: 4 },
         },
+        { label: this.finalLabel, stroke: FINAL_COLOR, width: 2, dash: [6, 4], points: { show: false } },
       ],
     };
-    this.plot = new uPlot(opts, chartColumns(this.points, this.view) as uPlot.AlignedData, this.host);
+    this.plot = new uPlot(opts, chartColumns(this.points, this.view, this.final) as uPlot.AlignedData, this.host);
     this.setPoints(this.points);
   }
 

@@ -2,7 +2,7 @@
 
 import { ema } from "./smoothing";
 import { errorPercent } from "./format";
-import type { HistoryPoint } from "./types";
+import type { FinalValues, HistoryPoint } from "./types";
 
 export type Metric = "loss" | "error_rate";
 
@@ -13,8 +13,8 @@ export interface ChartView {
   log: boolean;
 }
 
-/** x = iteration; raw, smoothed, validation. */
-export type ChartColumns = [number[], (number | null)[], (number | null)[], (number | null)[]];
+/** x = iteration; raw, smoothed, validation, final value (over its averaging window only). */
+export type ChartColumns = [number[], (number | null)[], (number | null)[], (number | null)[], (number | null)[]];
 
 function metricValue(point: HistoryPoint, metric: Metric, validation: boolean): number | null {
   const raw = validation
@@ -31,12 +31,26 @@ function forLog(values: (number | null)[], log: boolean): (number | null)[] {
   return log ? values.map((v) => (v !== null && v > 0 ? v : null)) : values;
 }
 
+/** The final value as the chart draws it: a level line over the iterations it averages. */
+export function finalColumn(points: readonly HistoryPoint[], final: FinalValues | null | undefined, metric: Metric): (number | null)[] {
+  if (!final) return points.map(() => null);
+  const value = metric === "error_rate" ? errorPercent(final.error_rate) : final.loss;
+  const first = final.iteration - final.over;
+  return points.map((p) => (p.iteration > first && p.iteration <= final.iteration ? value : null));
+}
+
 /** The chart's columns for `points` as the user chose to see them. */
-export function chartColumns(points: readonly HistoryPoint[], view: ChartView): ChartColumns {
+export function chartColumns(points: readonly HistoryPoint[], view: ChartView, final?: FinalValues | null): ChartColumns {
   const xs = points.map((p) => p.iteration);
   const raw = points.map((p) => metricValue(p, view.metric, false));
   const val = points.map((p) => metricValue(p, view.metric, true));
-  return [xs, forLog(raw, view.log), forLog(ema(raw, view.smoothing), view.log), forLog(val, view.log)];
+  return [
+    xs,
+    forLog(raw, view.log),
+    forLog(ema(raw, view.smoothing), view.log),
+    forLog(val, view.log),
+    forLog(finalColumn(points, final, view.metric), view.log),
+  ];
 }
 
 /** True when any point carries a validation value. */

@@ -13,6 +13,7 @@ import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls"
 import { h, select } from "./dom";
 import { BasicForm } from "./form";
 import { formatEta, formatMetric, formatSpeed } from "./format";
+import { finalElement, validationTables, weightsText } from "./figures";
 import { mergePoints } from "./history";
 import { LivePreview } from "./preview";
 import { normaliseFieldName } from "./settings";
@@ -63,6 +64,9 @@ class TrainingPanel {
   private readonly current = h("span", { class: "tr-current" });
   private readonly speed = h("div", { class: "tr-speed" });
   private readonly errorBox = h("div", { class: "tr-error", role: "alert", hidden: true });
+  private readonly warningBox = h("ul", { class: "tr-warnings", role: "status", hidden: true });
+  private readonly outcomeBox = h("div", { class: "tr-outcome", hidden: true });
+  private outcomeKey = "";
   private readonly runSelect = h("select", { class: "tr-runs", "aria-label": "Run" });
   private readonly metric: HTMLSelectElement;
   private readonly smoothing = h("input", { type: "range", min: "0", max: "0.99", step: "0.01", class: "tr-smoothing" });
@@ -102,7 +106,17 @@ class TrainingPanel {
     this.watcher = new RunWatcher(app.socket, {
       history: (e) => {
         this.points = e.history ?? [];
-        this.applyRun({ state: e.state, iteration: e.iteration, iterations: e.iterations, settings: e.settings });
+        this.applyRun({
+          state: e.state,
+          iteration: e.iteration,
+          iterations: e.iterations,
+          settings: e.settings,
+          final: e.final,
+          validation: e.validation,
+          weights_from_iteration: e.weights_from_iteration,
+          warnings: e.warnings,
+          class_info: e.class_info,
+        });
         this.drawChart();
       },
       iteration: (e) => this.onIteration(e),
@@ -153,8 +167,10 @@ class TrainingPanel {
       this.targets.element,
       h("div", { class: "tr-buttons" }, b.train, b.pause, b.resume, b.stop, b.continue, advancedButton),
       this.errorBox,
+      this.warningBox,
       this.speed,
       this.chartBox,
+      this.outcomeBox,
       h(
         "div",
         { class: "tr-footer" },
@@ -217,6 +233,19 @@ class TrainingPanel {
     }
   }
 
+  /** Read the run again (history and outcome) once it has finished. */
+  private async refresh(id: string): Promise<void> {
+    try {
+      const run = await getJson<Run>(`/api/training/${encodeURIComponent(id)}`);
+      if (this.run?.id !== id) return;
+      if (run.history) this.points = run.history;
+      this.applyRun({ ...run, history: undefined });
+      this.drawChart();
+    } catch {
+      // the next event or a reload shows it
+    }
+  }
+
   private applyRun(update: Partial<Run>): void {
     if (!this.run) return;
     const defined = Object.fromEntries(Object.entries(update).filter(([, v]) => v !== undefined));
@@ -234,16 +263,27 @@ class TrainingPanel {
     this.points = merged.points;
     if (merged.gap) this.watcher.rejoin();
     const state: RunState | undefined = this.run?.state === "queued" ? "running" : undefined;
-    this.applyRun({ iteration: e.iteration, it_per_s: e.it_per_s, eta_s: e.eta_s, state });
+    this.applyRun({ iteration: e.iteration, it_per_s: e.it_per_s, eta_s: e.eta_s, state, final: e.final });
     this.drawChart();
   }
 
   private onState(e: StateEvent): void {
     const previous = this.run?.state;
-    this.applyRun({ state: e.state, iteration: e.iteration, app_id: e.app_id, error: e.error ?? undefined });
+    this.applyRun({
+      state: e.state,
+      iteration: e.iteration,
+      app_id: e.app_id,
+      error: e.error ?? undefined,
+      final: e.final,
+      validation: e.validation,
+      weights_from_iteration: e.weights_from_iteration,
+      warnings: e.warnings,
+    });
     if (e.app_id && (e.state === "stopped" || e.state === "completed")) {
       this.app.bus.emit("apps:changed", { appId: e.app_id });
       if (previous !== e.state) toast(`Training ${e.state}: the app is ready to apply.`);
+      // A stop between validations validates the last weights: fetch that point too.
+      if (this.run) void this.refresh(this.run.id);
     }
     if (e.state === "running" && (previous === "stopped" || previous === "interrupted")) this.watcher.rejoin();
     void this.loadRuns(false);
@@ -265,6 +305,7 @@ class TrainingPanel {
     this.chartQueued = true;
     requestAnimationFrame(() => {
       this.chartQueued = false;
+      this.chart.setFinal(this.run?.final);
       this.chart.setPoints(this.points);
     });
   }
@@ -287,15 +328,59 @@ class TrainingPanel {
     this.archName.textContent = this.form.architectureLabel(
       (run?.settings?.architecture as string | undefined) ?? null,
     );
-    const last = this.points[this.points.length - 1];
     if (run) {
       const of = run.iterations ? ` / ${run.iterations}` : "";
-      this.current.textContent =
-        `iteration ${run.iteration ?? 0}${of}` +
-        (last ? ` · loss ${formatMetric("loss", last.loss)} · error ${formatMetric("error_rate", last.error_rate)}` : "");
-    } else this.current.textContent = "";
+      const done = state === "completed" || state === "stopped" || state === "interrupted";
+      this.current.replaceChildren(`iteration ${run.iteration ?? 0}${of}`);
+      if (run.final) this.current.append(" · ", finalElement(run.final, done ? "final " : "", "tr-final"));
+    } else this.current.replaceChildren();
     this.speed.hidden = state !== "running";
     this.speed.textContent = run ? `${formatSpeed(run.it_per_s)} · ETA ${formatEta(run.eta_s)}` : "";
+    this.showWarnings(run?.warnings ?? []);
+    this.showOutcome(run);
+  }
+
+  private showWarnings(warnings: string[]): void {
+    this.warningBox.hidden = warnings.length === 0;
+    const shown = [...this.warningBox.children].map((li) => li.textContent).join("\n");
+    if (shown !== warnings.join("\n")) this.warningBox.replaceChildren(...warnings.map((w) => h("li", {}, w)));
+  }
+
+  /** Which weights the app keeps and their validation: the per-class table and confusion. */
+  private showOutcome(run: Run | null): void {
+    const validation = run?.validation ?? null;
+    const from = run?.weights_from_iteration;
+    const finished = !!run && !isActive(run.state);
+    const key = JSON.stringify([run?.id, finished, from, validation, run?.class_info?.length]);
+    if (key === this.outcomeKey) return;
+    this.outcomeKey = key;
+    this.outcomeBox.hidden = !run || (from == null && !validation);
+    if (this.outcomeBox.hidden || !run) {
+      this.outcomeBox.replaceChildren();
+      return;
+    }
+    const keep = run.settings?.keep_weights === "last" ? "last" : "best";
+    const lines: (HTMLElement | string)[] = [];
+    if (from != null) {
+      lines.push(
+        h(
+          "div",
+          { class: "tr-weights-from", "data-iteration": String(from) },
+          `${finished ? "The app's weights are from" : "An app made now gets the weights of"} ` +
+            weightsText(from, run.final?.iteration ?? run.iteration, !!validation && keep === "best"),
+        ),
+      );
+    }
+    if (validation) {
+      const details = h(
+        "details",
+        { class: "tr-validation", open: finished },
+        h("summary", {}, `Validation (iteration ${validation.iteration}): error ${formatMetric("error_rate", validation.error_rate)}`),
+        validationTables(validation, run.class_info ?? []),
+      );
+      lines.push(details);
+    }
+    this.outcomeBox.replaceChildren(...lines);
   }
 
   private async train(): Promise<void> {

@@ -45,6 +45,7 @@ const LABELS: Record<string, string> = {
   validation_interval: "Validate every (iterations)",
   early_stopping: "Early stopping",
   early_stopping_patience: "Early-stopping patience (validations)",
+  keep_weights: "App keeps the weights",
   patience: "Patience",
   mixed_precision: "Mixed precision",
   seed: "Seed",
@@ -131,6 +132,8 @@ const CHOICE_LABELS: Record<string, string> = {
   "class_weighting:auto": "automatic (inverse frequency)",
   manual: "manual",
   "mixed_precision:auto": "auto (on with CUDA)",
+  "keep_weights:best": "best validated (lowest validation loss)",
+  "keep_weights:last": "of the last iteration",
   on: "on",
   off: "off",
 };

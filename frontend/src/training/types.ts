@@ -20,13 +20,59 @@ export interface HistoryPoint {
   val_error_rate?: number | null;
 }
 
+/**
+ * The final value of a run (server/training/figures.py, one definition everywhere): mean
+ * loss and error rate over the last `over` iterations up to `iteration`, the raw values of
+ * that last iteration, and the last validation measurement.
+ */
+export interface FinalValues {
+  loss: number;
+  error_rate: number;
+  iteration: number;
+  over: number;
+  last_loss: number;
+  last_error_rate: number;
+  val_loss?: number | null;
+  val_error_rate?: number | null;
+  val_iteration?: number | null;
+}
+
+/** Per-class figures of a validation measurement (null where they would divide by 0). */
+export interface ClassValidation {
+  id: number | null;
+  name?: string | null;
+  iou: number | null;
+  dice: number | null;
+  precision: number | null;
+  recall: number | null;
+  pixels?: number;
+}
+
+/** A validation measurement of the weights an app keeps. */
+export interface Validation {
+  iteration: number;
+  loss: number;
+  error_rate: number;
+  classes: ClassValidation[];
+  /** Held-out pixels: row = true class, column = predicted class (model channel order). */
+  confusion: number[][];
+}
+
+/** What a run (and its app) says about the model it trained. */
+export interface RunOutcome {
+  final?: FinalValues | null;
+  validation?: Validation | null;
+  weights_from_iteration?: number | null;
+  warnings?: string[];
+}
+
 export interface JobError {
   message: string;
   hint?: string | null;
 }
 
 /** A run as `GET /api/training/<id>` answers it (history only in the single-run answer). */
-export interface Run {
+export interface Run extends RunOutcome {
   id: string;
   state: RunState;
   settings: Settings;
@@ -40,6 +86,7 @@ export interface Run {
   it_per_s?: number | null;
   eta_s?: number | null;
   created?: string | number;
+  class_info?: { index: number; id: number | null; name: string; color: string }[];
 }
 
 export type SettingValue = string | number | boolean | null | SettingValue[] | Settings;
@@ -66,13 +113,14 @@ export interface TrainingOptions {
 }
 
 /** Socket.IO payloads. */
-export interface HistoryEvent {
+export interface HistoryEvent extends RunOutcome {
   run_id: string;
   state: RunState;
   settings?: Settings;
   history: HistoryPoint[];
   iteration: number;
   iterations?: number;
+  class_info?: Run["class_info"];
 }
 
 export interface IterationEvent {
@@ -84,9 +132,10 @@ export interface IterationEvent {
   it_per_s?: number | null;
   eta_s?: number | null;
   points?: HistoryPoint[];
+  final?: FinalValues | null;
 }
 
-export interface StateEvent {
+export interface StateEvent extends RunOutcome {
   run_id: string;
   state: RunState;
   iteration?: number;
