@@ -29,6 +29,9 @@ WEIGHTS_NAME = "model.safetensors"
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 REQUIRED = ("name", "architecture", "encoder", "num_classes", "classes", "mpp", "patch_size")
+# What training says about the model: final values, validation of these weights, and the
+# iteration the weights are from.
+OUTCOME = {"final": dict, "validation": dict, "weights_from_iteration": int}
 
 
 class AppNotFound(KeyError):
@@ -83,6 +86,10 @@ def normalize_config(config: dict[str, Any], app_id: str) -> dict[str, Any]:
         or {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "training": config.get("training") or {},
     }
+    for key, kind in OUTCOME.items():  # from training (training/figures.py); not in older apps
+        value = config.get(key)
+        if isinstance(value, kind) and not isinstance(value, bool):  # else dropped
+            out[key] = value
     return out
 
 
