@@ -17,8 +17,9 @@ training resolution. Nuclei are a small, textured class, so errors show.
 
 Printed: pixel-F1 of the nuclei class for both and their ratio (target ≥ 0.98); the ratio
 of slidelab's Apply to the same app weights scored in one plain pass (what Apply itself
-loses at tile and slide edges; target ≥ 0.98); and the wall time of each including preparation (slidelab: request to completed run; bare: reading
-and rasterising plus training) as bare / slidelab (target ≥ 0.8).
+loses at tile and slide edges; target ≥ 0.98); and the wall time of each including
+preparation (slidelab: request to completed run; bare: reading and rasterising plus
+training) as bare / slidelab (target ≥ 0.8).
 
 Run: .venv/bin/python tests/benchmarks/bench_quality.py [--iterations 300] [--mpp 1.0]
 """
