@@ -97,11 +97,14 @@ def parse_client_id(value: object) -> str | None:
 
 
 def tool_shape(edit: Edit, width: int, height: int) -> BaseGeometry:
-    """The area an edit covers, clipped to the slide."""
+    """The area an edit covers, clipped to the slide.
+
+    TooMuchWork (before any buffering or repair) when its estimated work is over a limit.
+    """
     if edit.tool in ("brush", "eraser"):
-        shape = stroke_shape(edit.points, edit.radius)
+        shape = stroke_shape(edit.points, edit.radius, (width, height))
     else:
-        shape = polygon_shape(edit.points)
+        shape = polygon_shape(edit.points, (width, height))
     return clip_to_slide(shape, width, height)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 from eventlet.semaphore import Semaphore
 from shapely.geometry.base import BaseGeometry
 
@@ -23,10 +25,14 @@ from server.annotations.cache import LabelTextCache, coords_texts
 from server.annotations.edits import paint, roi_pieces, tool_shape, validate_edit
 from server.annotations.geojson import ImportedLabels, export_collection, parse_collection
 from server.annotations.geometry import (
+    CELL,
+    MAX_CELLS,
     GeometryError,
     Piece,
-    TooManyPoints,
+    TooMuchWork,
+    cell_range,
     make_piece,
+    rings_work,
     split_into_cells,
 )
 from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size, rasterise
@@ -42,6 +48,10 @@ log = logging.getLogger(__name__)
 # Above this size an `annotations:changed` event says "reload" (features null) instead of
 # carrying the geometry, so the event loop never parses megabytes to forward one edit.
 MAX_EVENT_FEATURES_BYTES = 256_000
+# The GeoJSON export merges each class into one geometry: bounded by the stored geometry
+# (16 bytes of WKB per vertex, so about 8 million vertices).
+MAX_EXPORT_WKB_BYTES = 128 * 2**20
+MAX_IMPORT_CELLS = 2 * MAX_CELLS  # distinct grid cells one GeoJSON import may cover
 
 
 @dataclass
@@ -165,7 +175,7 @@ class AnnotationService:
     def replace(self, entry: SlideEntry, doc: object, client_id: str | None) -> str:
         """Replace all labels and ROIs from GeoJSON (one undo step); the new collection."""
         info = entry.info
-        imported: ImportedLabels = _computed(parse_collection, doc, info.width, info.height)
+        imported: ImportedLabels = _computed(_parse_import, doc, info.width, info.height)
         names = list(imported.labels)
         cut = _computed(_cut_imported, [imported.labels[n] for n in names], imported.rois)
         with self.lock(entry.id):
@@ -255,6 +265,15 @@ class AnnotationService:
         pieces = repo.load_label_pieces(self.store, entry.id)
         labelled = [c for c in classes.list_classes(self.store) if c["id"] in pieces]
         rois = [(r["id"], r["wkb"]) for r in repo.rois(self.store, entry.id)]
+        size = sum(len(b) for blobs in pieces.values() for b in blobs)
+        size += sum(len(wkb) for _, wkb in rois)
+        if size > MAX_EXPORT_WKB_BYTES:  # the labels' size, not the request's: 409
+            raise ApiError(
+                409,
+                f"The labels of this slide hold {size / 2**20:,.0f} MiB of geometry; GeoJSON "
+                f"exports at most {MAX_EXPORT_WKB_BYTES / 2**20:,.0f} MiB",
+                "Export the label mask (PNG or TIFF) instead.",
+            )
         return compute(export_collection, pieces, labelled, rois)
 
     def mask(self, entry: SlideEntry, downsample: float) -> tuple:
@@ -339,8 +358,8 @@ def _computed(fn, *args):
     """`compute`, with geometry problems turned into answers (400, or 413 for size)."""
     try:
         return compute(fn, *args)
-    except TooManyPoints as exc:
-        raise ApiError(413, str(exc), hint="Split it into smaller parts.") from exc
+    except TooMuchWork as exc:
+        raise ApiError(413, str(exc), hint=exc.hint or "Split it into smaller parts.") from exc
     except GeometryError as exc:
         raise ApiError(400, str(exc)) from exc
 
@@ -379,6 +398,68 @@ def _replacement(old: dict[tuple[int, int, int], int], new: dict[int, dict]) -> 
 
 
 # ---- work run in compute threads -----------------------------------------------------
+
+
+def _parse_import(doc: object, width: int, height: int) -> ImportedLabels:
+    """parse_collection, once the work of every polygon is known to be within the limits.
+
+    Each polygon is held to the edit API's limits (`Work.check`), and the whole import to
+    MAX_IMPORT_CELLS distinct grid cells, before anything is repaired or unioned.
+    """
+    cols, rows = -(-width // CELL), -(-height // CELL)
+    touched = np.zeros((rows, cols), dtype=bool)
+    for index, rings in _import_polygons(doc):
+        work = rings_work(rings, (width, height))
+        work.check(f"Feature {index + 1}")
+        if work.cells:
+            coords = np.concatenate(rings)
+            low = np.maximum(coords.min(axis=0), 0)
+            high = np.minimum(coords.max(axis=0), (width, height))
+            cx0, cy0, cx1, cy1 = cell_range((*low, *high))
+            touched[cy0 : cy1 + 1, cx0 : cx1 + 1] = True
+    cells = int(touched.sum())
+    if cells > MAX_IMPORT_CELLS:
+        raise TooMuchWork(
+            f"This import covers {cells:,} grid cells of {CELL} px (at most {MAX_IMPORT_CELLS:,})",
+            "Import the labels of large slides in parts, or simplify them first.",
+        )
+    return parse_collection(doc, width, height)
+
+
+def _import_polygons(doc: object) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """(feature index, rings) of each readable polygon of a GeoJSON document.
+
+    Anything unreadable is skipped here: parse_collection reports it.
+    """
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        doc = doc.get("features")
+    elif isinstance(doc, dict):
+        doc = [doc]
+    for index, feature in enumerate(doc if isinstance(doc, list) else []):
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        if not isinstance(geometry, dict):
+            continue
+        kind, coords = geometry.get("type"), geometry.get("coordinates")
+        polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
+        for polygon in polygons if isinstance(polygons, list) else []:
+            rings = _rings(polygon)
+            if rings:
+                yield index, rings
+
+
+def _rings(polygon: object) -> list[np.ndarray] | None:
+    """A GeoJSON polygon's rings as finite (n, 2) arrays; None when it is not that."""
+    if not isinstance(polygon, list) or not polygon:
+        return None
+    try:
+        rings = [np.asarray(ring, dtype=float) for ring in polygon]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if any(r.ndim != 2 or r.shape[1] != 2 or len(r) == 0 for r in rings):
+        return None
+    if not all(np.isfinite(r).all() for r in rings):
+        return None
+    return rings
 
 
 def _cut_imported(labels: list[BaseGeometry], rois: list[BaseGeometry]) -> tuple:

@@ -19,6 +19,7 @@ from server.inference.thresholds import parse_threshold
 bp = Blueprint("results", __name__)
 
 MODES = ("classes", "heatmap")
+MAX_SLIDES_PER_REQUEST = 1000  # slides one apply request may queue
 
 
 def init(ctx: Context) -> None:
@@ -56,6 +57,12 @@ def start_inference():
         slide_ids = body["slide_ids"]
         if not isinstance(slide_ids, list) or not slide_ids:
             raise ApiError(400, "slide_ids must be a non-empty list")
+        if len(slide_ids) > MAX_SLIDES_PER_REQUEST:
+            raise ApiError(
+                413,
+                f"{len(slide_ids)} slides in one request (at most {MAX_SLIDES_PER_REQUEST})",
+                "Apply the app to the slides in several requests.",
+            )
         for slide_id in slide_ids:  # check all before queueing any
             service._slide(slide_id)
         ids = [service.submit(body.get("app_id"), s, region) for s in slide_ids]

@@ -36,6 +36,33 @@ from server.inference.tiler import Grid
 
 BLOCK = 1024
 TIFF_TILE = 256
+# GeoJSON is the one export whose size follows the shapes, not the pixels: a result of
+# at most MAX_GEOJSON_PIXELS store pixels is exported, and the export stops (ExportTooLarge)
+# once it holds MAX_GEOJSON_VERTICES vertices (about 20 bytes each in the file).
+MAX_GEOJSON_PIXELS = 400_000_000
+MAX_GEOJSON_VERTICES = 20_000_000
+
+
+class ExportTooLarge(ValueError):
+    """An export over its size bound; `hint` says what to do instead."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def check_size(kind: str, width: int, height: int) -> None:
+    """ExportTooLarge when an export of a width × height store is over its bound.
+
+    The label TIFF and CSV stream block by block (memory stays bounded whatever the
+    size), so only GeoJSON has a bound on the store's size.
+    """
+    if kind == "geojson" and width * height > MAX_GEOJSON_PIXELS:
+        raise ExportTooLarge(
+            f"This result has {width * height:,} pixels at the app's resolution; GeoJSON "
+            f"exports at most {MAX_GEOJSON_PIXELS:,}",
+            "Export the label TIFF (no size limit), or apply the app to a smaller region.",
+        )
 
 
 def blocks(width: int, height: int, size: int = BLOCK) -> Iterator[tuple[int, int, int, int]]:
@@ -65,6 +92,7 @@ def region_polygons(
 ) -> Iterator[tuple[int, shapely.Polygon]]:
     """(class index, polygon in level-0 pixels) for every connected region, block-streamed."""
     pending: dict[int, list] = {}
+    vertices = 0
     scale = grid.scale
     for bx, by, bw, bh in blocks(store.width, store.height, block):
         labels = labels_of(store.read(0, bx, by, bw, bh), threshold)
@@ -78,6 +106,13 @@ def region_polygons(
         shapes = features.shapes(labels, mask=labels > 0, connectivity=4, transform=transform)
         for geom, value in shapes:
             poly = shapely.geometry.shape(geom)
+            vertices += shapely.get_num_coordinates(poly)
+            if vertices > MAX_GEOJSON_VERTICES:
+                raise ExportTooLarge(
+                    f"The GeoJSON would hold more than {MAX_GEOJSON_VERTICES:,} vertices",
+                    "Export the label TIFF, raise the threshold, or apply the app to a "
+                    "smaller region.",
+                )
             x0, y0, x1, y1 = poly.bounds
             cut = (
                 (inner[0] and x0 <= left + eps)

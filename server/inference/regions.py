@@ -61,11 +61,15 @@ def parse_region(value: Any) -> RegionSpec:
         box = value["bbox"]
         if not (isinstance(box, list | tuple) and len(box) == 4):
             raise RegionError("bbox must be [x, y, width, height] in level-0 pixels")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+            raise RegionError("bbox must hold four numbers")
         try:
             x, y, w, h = (float(v) for v in box)
-        except (TypeError, ValueError) as exc:
-            raise RegionError("bbox must hold four numbers") from exc
-        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        except OverflowError as exc:  # an integer beyond what a float holds
+            raise RegionError("bbox numbers must be finite") from exc
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            raise RegionError("bbox numbers must be finite")
+        if w <= 0 or h <= 0:
             raise RegionError("bbox width and height must be positive numbers")
         return RegionSpec("bbox", bbox=(x, y, w, h))
     if isinstance(value, dict) and "roi_id" in value:
@@ -85,6 +89,24 @@ class Region:
     h: float
     mask: RegionMask | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+def clip_bbox(spec: RegionSpec, width: int, height: int) -> RegionSpec:
+    """A bbox region clipped to the slide (0, 0, width, height); other kinds as they are.
+
+    RegionError (with the slide's size) when the box does not overlap the slide by at
+    least one pixel each way, so such a request is refused when it is made.
+    """
+    if spec.kind != "bbox":
+        return spec
+    try:
+        rect = clip_rect(spec.bbox, (0.0, 0.0, float(width), float(height)))
+    except RegionError as exc:
+        x, y, w, h = (f"{v:g}" for v in spec.bbox)
+        raise RegionError(
+            f"The box [{x}, {y}, {w}, {h}] lies outside the slide ({width} × {height} px)"
+        ) from exc
+    return RegionSpec("bbox", bbox=rect)
 
 
 def clip_rect(

@@ -34,7 +34,7 @@ from server.inference.pipeline import Pipeline, Plan, gpu_threads
 from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
-from server.inference.regions import RegionError, RegionSpec, parse_region
+from server.inference.regions import RegionError, RegionSpec, clip_bbox, parse_region
 from server.inference.results import (
     ResultTable,
     now_iso,
@@ -49,6 +49,7 @@ from server.jobs import Throttle, compute, spawn
 from server.slides.cache import ByteLRU
 from server.slides.library import SlideEntry
 from server.slides.metadata import slide_bounds
+from server.training import memory
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ class InferenceService:
     def submit(self, app_id: Any, slide_id: Any, region: Any) -> str:
         """Validate and queue one inference; returns the result id (ApiError 400 if bad)."""
         config = self._check_app(app_id)
+        self._check_memory(config)
         entry = self._slide(slide_id)
-        spec = self._region(region)
+        spec = self._region(region, entry)
         roi = self._roi(entry, spec)
         meta = self._meta(entry, config)
         rid = self.table.insert(app_id, entry.id, spec.as_json(), meta)
@@ -135,8 +137,9 @@ class InferenceService:
         A run that has finished (no model in memory) previews with the app it made.
         """
         config, source = self._run_model(str(run_id))
+        self._check_memory(config)
         entry = self._slide(slide_id)
-        spec = self._region({"bbox": bbox})
+        spec = self._region({"bbox": bbox}, entry)
         key = f"{run_id}:{entry.id}"
         row = self.table.by_preview_key(key)
         if row and row["id"] in self.jobs:
@@ -196,6 +199,25 @@ class InferenceService:
                 "Delete the app and import or train it again.",
             ) from exc
 
+    def _check_memory(self, config: dict) -> None:
+        """400 when a batch of tiles of this app cannot fit in the device's memory now."""
+        need = memory.inference_estimate(
+            str(config.get("architecture")),
+            str(config.get("encoder")),
+            len(config["classes"]),
+            self.batch_size,
+            self.geometry.size,
+        )
+        room = memory.available(self.device.type)
+        if room is not None and need > room:
+            where = "GPU memory" if self.device.type == "cuda" else "memory"
+            raise ApiError(
+                400,
+                f"Applying this app needs about {memory.gib(need)} of {where} and "
+                f"{memory.gib(room)} is available",
+                "Close other programs or wait for running jobs to finish, then try again.",
+            )
+
     def _slide(self, slide_id: Any) -> SlideEntry:
         entry = self.ctx.library.get(slide_id) if isinstance(slide_id, str) else None
         if entry is None:
@@ -205,11 +227,22 @@ class InferenceService:
         return entry
 
     @staticmethod
-    def _region(region: Any) -> RegionSpec:
+    def _region(region: Any, entry: SlideEntry) -> RegionSpec:
+        """The parsed region, a bbox clipped to the slide; 400 when it misses the slide."""
+        info = entry.info
         try:
-            return parse_region(region)
+            spec = parse_region(region)
         except RegionError as exc:
             raise ApiError(400, str(exc)) from exc
+        try:
+            return clip_bbox(spec, info.width, info.height)
+        except RegionError as exc:
+            raise ApiError(
+                400,
+                str(exc),
+                f"Give the box as [x, y, width, height] in level-0 pixels overlapping the "
+                f"slide (0 ≤ x < {info.width}, 0 ≤ y < {info.height}).",
+            ) from exc
 
     def _roi(self, entry: SlideEntry, spec: RegionSpec):
         if spec.kind != "roi":
@@ -529,8 +562,13 @@ class InferenceService:
         name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
         download = f"{name}_t{round(threshold * 100)}.{ext}"
         if not path.is_file():
+            grid = row["meta"]["grid"]
             stats = self.stats(rid, threshold)
-            compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
+            try:
+                export.check_size(kind, int(grid["width"]), int(grid["height"]))
+                compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
+            except export.ExportTooLarge as exc:  # the result's size, not the request's: 409
+                raise ApiError(409, str(exc), exc.hint) from exc
         return path, download, mimetype
 
     def _drop_caches(self, rid: str) -> None:

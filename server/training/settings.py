@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from server.training import memory
 from server.training.models import ARCHITECTURES, EncoderWeightsError, encoder_weights_path
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -207,7 +208,20 @@ def validate(raw: Any, device_type: str) -> tuple[dict[str, Any], dict[str, str]
             else:
                 settings[key] = _clean_field(key, value)
     _check_together(settings, errors, "encoder" in raw, device_type)
+    _check_memory(settings, errors, device_type)
     return settings, errors
+
+
+def _check_memory(settings: dict, errors: dict[str, str], device_type: str) -> None:
+    """Refuse a batch × patch² × model whose memory cannot fit (see server.training.memory).
+
+    The sampler's cache of the labelled regions is bounded separately (sampler.MAX_CACHE_BYTES).
+    """
+    fields = ("architecture", "encoder", "batch_size", "patch_size", "augmentation.scale_jitter")
+    if any(f in errors for f in fields):
+        return
+    for key, message in memory.check_training(settings, device_type).items():
+        errors.setdefault(key, message)
 
 
 def _merge_augmentation(target: dict, value: Any, errors: dict[str, str]) -> None:
