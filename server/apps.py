@@ -9,6 +9,7 @@ into a temporary folder and renamed into place, so a half-written app is never l
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import uuid
@@ -158,6 +159,12 @@ MAX_WEIGHTS_BYTES = 4 << 30
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
+MAX_NAME_CHARS = 200
+MAX_CLASS_NAME_CHARS = 100
+MPP_RANGE = (0.01, 1000.0)  # µm/px an app may work at
+PATCH_RANGE = (16, 4096)  # px a side of the patches it was trained on
+
+
 def validate_config(config: Any) -> None:
     """Check an app.json against the schema; AppInvalid naming the first problem."""
     from server.training.models import ARCHITECTURES
@@ -166,33 +173,66 @@ def validate_config(config: Any) -> None:
         raise AppInvalid("app.json must hold a JSON object")
     if config.get("format") != FORMAT:
         raise AppInvalid(f"app.json is not a {FORMAT} file (format field)")
-    if not isinstance(config.get("version"), int) or config["version"] > VERSION:
-        raise AppInvalid(f"app.json version {config.get('version')!r} is not supported")
+    version = config.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= VERSION:
+        raise AppInvalid(f"app.json version {_short(version)} is not supported")
     missing = [key for key in REQUIRED if key not in config]
     if missing:
         raise AppInvalid(f"app.json lacks {', '.join(missing)}")
-    if not isinstance(config["name"], str) or not config["name"].strip():
-        raise AppInvalid("the app needs a name")
-    spec = ARCHITECTURES.get(config["architecture"])
+    name = config["name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise AppInvalid(f"the app needs a name of 1-{MAX_NAME_CHARS} characters")
+    architecture, encoder = config["architecture"], config["encoder"]
+    spec = ARCHITECTURES.get(architecture) if isinstance(architecture, str) else None
     if spec is None:
-        raise AppInvalid(f"unknown architecture {config['architecture']!r}")
-    if config["encoder"] not in spec.encoders:
-        raise AppInvalid(f"{spec.label} does not take encoder {config['encoder']!r}")
+        raise AppInvalid(f"unknown architecture {_short(architecture)}")
+    if not isinstance(encoder, str) or encoder not in spec.encoders:
+        raise AppInvalid(f"{spec.label} does not take encoder {_short(encoder)}")
     _validate_classes(config)
-    for key in ("mpp", "patch_size"):
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise AppInvalid(f"{key} must be a positive number")
-    norm = config.get("normalization")
-    if norm is not None:
-        for key in ("mean", "std"):
-            values = norm.get(key) if isinstance(norm, dict) else None
-            if not (isinstance(values, list) and len(values) == 3):
-                raise AppInvalid(f"normalization.{key} must be three numbers")
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                raise AppInvalid(f"normalization.{key} must be three numbers")
-        if not all(v > 0 for v in norm["std"]):
-            raise AppInvalid("normalization.std must be positive")
+    _check_number(config["mpp"], "mpp", *MPP_RANGE)
+    patch = config["patch_size"]
+    if isinstance(patch, bool) or not isinstance(patch, int):
+        raise AppInvalid("patch_size must be a whole number of pixels")
+    _check_number(patch, "patch_size", *PATCH_RANGE)
+    _validate_normalization(config.get("normalization"))
+    if config.get("training") is not None and not isinstance(config["training"], dict):
+        raise AppInvalid("training must be an object")
+    if config.get("created") is not None and not isinstance(config["created"], str):
+        raise AppInvalid("created must be a date as text")
+
+
+def _short(value: Any) -> str:
+    """`value` for a message: its repr, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool); huge ints count as not finite."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _check_number(value: Any, key: str, low: float, high: float) -> None:
+    if not _is_number(value) or not low <= value <= high:
+        raise AppInvalid(f"{key} must be a number from {low:g} to {high:g}")
+
+
+def _validate_normalization(norm: Any) -> None:
+    if norm is None:
+        return
+    for key in ("mean", "std"):
+        values = norm.get(key) if isinstance(norm, dict) else None
+        if not (isinstance(values, list) and len(values) == 3):
+            raise AppInvalid(f"normalization.{key} must be three numbers")
+        if not all(_is_number(v) for v in values):
+            raise AppInvalid(f"normalization.{key} must be three finite numbers")
+    if not all(v > 0 for v in norm["std"]):
+        raise AppInvalid("normalization.std must be positive")
 
 
 def _validate_classes(config: dict) -> None:
@@ -205,10 +245,21 @@ def _validate_classes(config: dict) -> None:
     for i, cls in enumerate(classes):
         if not isinstance(cls, dict) or not isinstance(cls.get("name"), str):
             raise AppInvalid(f"class {i} needs a name")
+        if len(cls["name"]) > MAX_CLASS_NAME_CHARS:
+            raise AppInvalid(f"class {i}: names are limited to {MAX_CLASS_NAME_CHARS} characters")
         if not isinstance(cls.get("color"), str) or not _COLOR.match(cls["color"]):
             raise AppInvalid(f"class {i} needs a colour as #rrggbb")
         if cls.get("index", i) != i:
-            raise AppInvalid(f"class {i} has index {cls.get('index')!r}")
+            raise AppInvalid(f"class {i} has index {_short(cls.get('index'))}")
+        if not _valid_class_id(cls.get("id")):
+            raise AppInvalid(f"class {i} has id {_short(cls.get('id'))}: expected a number")
+
+
+def _valid_class_id(value: Any) -> bool:
+    """A class id as trained apps record it: None or a whole number of at most 64 bits."""
+    if value is None:
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
 
 
 def check_app(data_dir: Path, app_id: str) -> dict[str, Any]:

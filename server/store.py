@@ -71,6 +71,14 @@ class Store:
             self._conn.close()
 
 
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1  # SQLite INTEGER is a signed 64-bit number
+
+
+def fits_integer(value: object) -> bool:
+    """True when `value` is an int SQLite can store; larger ids can name no row."""
+    return isinstance(value, int) and INT_MIN <= value <= INT_MAX
+
+
 def to_json(value: Any) -> str:
     """Compact JSON for storing settings and payloads in TEXT columns."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from server.store import Store
+from server.store import Store, fits_integer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS classes (
@@ -66,8 +66,10 @@ def list_classes(store: Store) -> list[dict]:
 
 
 def get_class(store: Store, class_id: int) -> dict | None:
-    """One class by id, or None."""
+    """One class by id, or None (also for ids no row can have, e.g. beyond 64 bits)."""
     ensure_schema(store)
+    if not fits_integer(class_id) or isinstance(class_id, bool):
+        return None
     row = store.query_one("SELECT id, name, color, position FROM classes WHERE id = ?", (class_id,))
     return _row(row) if row else None
 
@@ -167,7 +169,9 @@ def insert_class(conn, name: str, color: str | None) -> int:
     """Inside a transaction: add a class at the end (palette colour when None); its id."""
     rows = conn.execute("SELECT color FROM classes").fetchall()
     if len(rows) >= MAX_CLASSES:
-        raise ClassError(f"At most {MAX_CLASSES} classes are supported")
+        raise ClassError(
+            f"At most {MAX_CLASSES} classes are supported (label masks hold one byte per pixel)"
+        )
     if color is None:
         used = {r[0] for r in rows}
         color = next((c for c in PALETTE if c not in used), PALETTE[len(used) % len(PALETTE)])

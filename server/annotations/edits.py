@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +70,7 @@ def _radius(value: object, entry: SlideEntry) -> float:
     limit = max(entry.info.width, entry.info.height)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ApiError(400, "The brush needs a radius (a number of level-0 pixels)")
-    if not math.isfinite(value) or value <= 0:
+    if not value > 0:  # also NaN; no math.isfinite: it overflows on huge integers
         raise ApiError(400, f"The radius must be a positive number, got {value}")
     if value > limit:
         raise ApiError(400, f"A radius of {value} px is larger than the slide ({limit} px)")

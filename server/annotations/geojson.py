@@ -9,6 +9,7 @@ slidelab's GET form (`properties.kind/name/color`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,19 +17,26 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from server.annotations.classes import MAX_CLASSES, MAX_NAME_LENGTH
 from server.annotations.geometry import (
     GeometryError,
-    TooManyPoints,
+    check_coordinates,
     clip_to_slide,
     coords_text,
     from_wkb,
     merge_pieces,
-    polygonal,
     repair,
 )
+from server.errors import ApiError
 
 ROI_NAME = "ROI"
-IMPORT_POINT_LIMIT = 5_000_000
+# Bounds on one import's work (the request size limit bounds it too): features, vertices in
+# all, and label classes named (each may become a new class; masks hold at most 255).
+MAX_IMPORT_FEATURES = 50_000
+IMPORT_POINT_LIMIT = 2_000_000
+MAX_IMPORT_CLASSES = MAX_CLASSES
+TOO_LARGE_HINT = "Simplify the shapes (e.g. in QuPath) or import fewer of them."
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 @dataclass
@@ -42,13 +50,16 @@ class ImportedLabels:
 
 
 def hex_color(rgb: object) -> str | None:
-    """`#rrggbb` from QuPath's [r, g, b] list or packed (A)RGB int; None when unusable."""
+    """`#rrggbb` from QuPath's [r, g, b] list, packed (A)RGB int or `#rrggbb`; else None.
+
+    None (unusable) gives the class a palette colour.
+    """
     if isinstance(rgb, list) and len(rgb) >= 3 and all(isinstance(v, int) for v in rgb[:3]):
         r, g, b = (max(0, min(255, v)) for v in rgb[:3])
     elif isinstance(rgb, int) and not isinstance(rgb, bool):
         value = rgb & 0xFFFFFF
         r, g, b = value >> 16, (value >> 8) & 0xFF, value & 0xFF
-    elif isinstance(rgb, str) and len(rgb) == 7 and rgb.startswith("#"):
+    elif isinstance(rgb, str) and _HEX.match(rgb):
         return rgb.lower()
     else:
         return None
@@ -91,23 +102,61 @@ def _label_of(props: dict) -> tuple[str | None, object]:
 def _geometry(feature: dict, index: int) -> BaseGeometry:
     try:
         geom = shape(feature["geometry"])
-    except Exception as exc:
+        coords = shapely.get_coordinates(geom)
+    except Exception as exc:  # shapely raises many kinds for malformed GeoJSON
         raise GeometryError(f"Feature {index + 1} has no readable geometry ({exc})") from exc
-    coords = shapely.get_coordinates(geom)
-    if not shapely.is_empty(geom) and not (abs(coords) < float("inf")).all():
-        raise GeometryError(f"Feature {index + 1} has coordinates that are not finite numbers")
+    try:
+        check_coordinates(coords)
+    except GeometryError as exc:
+        raise GeometryError(f"Feature {index + 1}: {exc}") from exc
     return geom
+
+
+def _area(geom: BaseGeometry, index: int, width: int, height: int) -> BaseGeometry:
+    """The polygonal part of `geom` inside the slide, self-crossings repaired as edits are."""
+    try:
+        return clip_to_slide(repair(geom), width, height)
+    except GeometryError as exc:
+        raise GeometryError(f"Feature {index + 1}: {exc}") from exc
+
+
+def _class_name(name: str, index: int) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise GeometryError(
+            f"Feature {index + 1}: class names are limited to {MAX_NAME_LENGTH} characters"
+        )
+    return name
+
+
+def _check_size(features: list, points: int | None = None) -> None:
+    """413 when an import has more features (or vertices) than one import may have."""
+    if len(features) > MAX_IMPORT_FEATURES:
+        raise ApiError(
+            413,
+            f"An import may have at most {MAX_IMPORT_FEATURES:,} features,"
+            f" this one has {len(features):,}",
+            hint=TOO_LARGE_HINT,
+        )
+    if points is not None and points > IMPORT_POINT_LIMIT:
+        raise ApiError(
+            413, f"An import may have at most {IMPORT_POINT_LIMIT:,} points", hint=TOO_LARGE_HINT
+        )
 
 
 def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
     """Group a GeoJSON document's areas by class (and ROIs), clipped to the slide.
 
-    Where labels of different classes overlap, the class that appears later in the
-    file takes the pixels, so every pixel keeps one label. Runs in a compute thread.
+    Self-crossing polygons are repaired (as edits are), features without area are listed
+    in `skipped`; unusable coordinates, over-long class names and imports over the size
+    bounds are refused. Where labels of different classes overlap, the class that appears
+    later in the file takes the pixels, so every pixel keeps one label. Runs in a compute
+    thread.
     """
     features = _features(doc)
+    _check_size(features)
     out = ImportedLabels()
     parts: dict[str, list[BaseGeometry]] = {}
+    keys: dict[str, str] = {}  # lower-case name -> the spelling seen first
     points = 0
     for index, feature in enumerate(features):
         if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
@@ -118,22 +167,37 @@ def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
             props = {}
         geom = _geometry(feature, index)
         points += shapely.get_num_coordinates(geom)
-        if points > IMPORT_POINT_LIMIT:
-            raise TooManyPoints(f"An import may have at most {IMPORT_POINT_LIMIT} points")
-        area = clip_to_slide(repair(polygonal(geom)), width, height)
+        _check_size(features, points)
+        name, color = _label_of(props)
+        is_roi = props.get("kind") == "roi" or (name or "").upper() == ROI_NAME
+        if not is_roi and name is not None:
+            name = _class_name(name, index)
+        area = _area(geom, index, width, height)
         if area.is_empty:
             out.skipped.append(f"feature {index + 1}: no area inside the slide")
             continue
-        name, color = _label_of(props)
-        if props.get("kind") == "roi" or (name or "").upper() == ROI_NAME:
+        if is_roi:
             out.rois.extend(shapely.get_parts(area))
             continue
         if name is None:
             out.skipped.append(f"feature {index + 1}: no classification")
             continue
-        key = next((k for k in parts if k.lower() == name.lower()), name)
+        key = keys.setdefault(name.lower(), name)
+        if key not in parts and len(parts) >= MAX_IMPORT_CLASSES:
+            raise ApiError(
+                400,
+                f"An import may name at most {MAX_IMPORT_CLASSES} classes",
+                hint="Label masks hold one byte per pixel; merge some classes first.",
+            )
         parts.setdefault(key, []).append(area)
         out.colors.setdefault(key, hex_color(color))
+    out.labels = _exclusive(parts)
+    return out
+
+
+def _exclusive(parts: dict[str, list[BaseGeometry]]) -> dict[str, BaseGeometry]:
+    """Each class's union, later classes taking overlapping pixels; file order kept."""
+    labels: dict[str, BaseGeometry] = {}
     taken: BaseGeometry = Polygon()
     for name in reversed(list(parts)):
         geom = repair(shapely.union_all(parts[name]))
@@ -141,9 +205,8 @@ def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
             geom = repair(geom.difference(taken))
         taken = geom if taken.is_empty else taken.union(geom)
         if not geom.is_empty:
-            out.labels[name] = geom
-    out.labels = {name: out.labels[name] for name in parts if name in out.labels}
-    return out
+            labels[name] = geom
+    return {name: labels[name] for name in parts if name in labels}
 
 
 def geometry_text(geom: BaseGeometry) -> str:

@@ -33,6 +33,8 @@ MAX_CROSSINGS = 50_000  # estimated self-crossings of the outline
 MAX_CELLS = 65_536  # grid cells touched (a 65,536 × 65,536 px square)
 MIN_AREA = 1e-3  # px²: polygons smaller than this are numerical dust
 COORD_DECIMALS = 2  # GeoJSON coordinates are rounded to 1/100 px
+# No slide is this large; beyond it shapely's arithmetic overflows (±1e308 gives NaN) or hangs.
+MAX_COORDINATE = 1e9
 
 Key = tuple[int, int, int]  # (class_id, cx, cy)
 
@@ -157,10 +159,23 @@ def check_points(points: object, minimum: int, limit: int) -> np.ndarray:
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
         ):
             raise GeometryError("Every point must be a pair of numbers [x, y]")
-    array = np.asarray(points, dtype=float)
-    if not np.isfinite(array).all():
-        raise GeometryError("Coordinates must be finite numbers (no NaN or infinity)")
+    try:
+        array = np.asarray(points, dtype=float)
+    except OverflowError as exc:  # an integer beyond what a float holds
+        raise GeometryError(_COORDINATE_RANGE) from exc
+    check_coordinates(array)
     return array
+
+
+def check_coordinates(coords: np.ndarray) -> None:
+    """GeometryError unless every coordinate is finite and within ±MAX_COORDINATE."""
+    if not np.isfinite(coords).all():
+        raise GeometryError("Coordinates must be finite numbers (no NaN or infinity)")
+    if coords.size and np.abs(coords).max() > MAX_COORDINATE:
+        raise GeometryError(_COORDINATE_RANGE)
+
+
+_COORDINATE_RANGE = f"Coordinates must lie within ±{MAX_COORDINATE:,.0f} px"
 
 
 class TooManyPoints(TooMuchWork):

@@ -11,16 +11,22 @@ import json
 
 from flask import Blueprint, Response, jsonify, request
 
+from server.annotations.classes import ClassError
 from server.annotations.edits import parse_client_id
 from server.annotations.masks import encode_png, encode_tiff
 from server.annotations.service import AnnotationService
 from server.api.slides import readable_slide
 from server.context import Context, current_context
+from server.downloads import attachment
 from server.errors import ApiError
 from server.events import register_watch
 from server.jobs import compute
+from server.slides.library import SlideEntry
+from server.store import fits_integer
 
 bp = Blueprint("annotations", __name__)
+
+IMPORT_CLASSES_HINT = "Delete unused classes, or import a file that names fewer classes."
 
 
 def init(ctx: Context) -> None:
@@ -47,6 +53,11 @@ def _json_body(message: str) -> object:
     return body
 
 
+def _stem(entry: SlideEntry) -> str:
+    """The slide's file name without its extension (download names start with it)."""
+    return entry.name.rsplit(".", 1)[0]
+
+
 def _optional_body() -> dict:
     body = request.get_json(silent=True) if request.get_data(cache=True) else None
     return body if isinstance(body, dict) else {}
@@ -71,6 +82,8 @@ def delete_roi(slide_id: str, roi_id: int):
     """Remove one ROI."""
     entry = readable_slide(slide_id)
     client_id = parse_client_id(_optional_body().get("client_id") or request.args.get("client_id"))
+    if not fits_integer(roi_id):
+        raise ApiError(404, f"ROI {roi_id} not found on this slide")
     return _json_text(_service().delete_roi(entry, roi_id, client_id))
 
 
@@ -95,7 +108,10 @@ def put_annotations(slide_id: str):
     entry = readable_slide(slide_id)
     doc = _json_body("The body must be GeoJSON (a FeatureCollection)")
     client_id = parse_client_id(request.args.get("client_id"))
-    return _json_text(_service().replace(entry, doc, client_id))
+    try:
+        return _json_text(_service().replace(entry, doc, client_id))
+    except ClassError as exc:  # e.g. more classes than masks can hold; nothing was written
+        raise ApiError(400, str(exc), hint=IMPORT_CLASSES_HINT) from exc
 
 
 @bp.get("/api/slides/<slide_id>/annotations/export.geojson")
@@ -103,9 +119,7 @@ def export_geojson(slide_id: str):
     """QuPath-importable GeoJSON of the labels (one feature per class) and ROIs."""
     entry = readable_slide(slide_id)
     response = _json_text(_service().export_geojson(entry))
-    stem = entry.name.rsplit(".", 1)[0]
-    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-annotations.geojson"'
-    return response
+    return attachment(response, f"{_stem(entry)}-annotations.geojson")
 
 
 @bp.get("/api/slides/<slide_id>/annotations/mask.<fmt>")
@@ -125,10 +139,8 @@ def export_mask(slide_id: str, fmt: str):
         data, mimetype = compute(encode_tiff, mask, entry.info.mpp, downsample), "image/tiff"
     response = Response(data, mimetype=mimetype)
     response.headers["X-Slidelab-Legend"] = json.dumps(legend)
-    stem = entry.name.rsplit(".", 1)[0]
-    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-mask.{fmt}"'
     response.headers["Access-Control-Expose-Headers"] = "X-Slidelab-Legend"
-    return response
+    return attachment(response, f"{_stem(entry)}-mask.{fmt}")
 
 
 @bp.get("/api/slides/<slide_id>/annotations/summary")

@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request, send_file
 
 from server import apps
 from server.context import current_context
+from server.downloads import attachment
 from server.errors import ApiError
 from server.jobs import compute
 
@@ -78,15 +79,10 @@ def export_app(app_id: str):
     tmp.close()
     path = Path(tmp.name)
     compute(apps.export_app, _data_dir(), app_id, path)
-    name = "".join(ch if ch.isalnum() or ch in "-_ ." else "_" for ch in config["name"]).strip()
-    response = send_file(
-        path,
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=f"{name or app_id}{apps.APP_FILE_SUFFIX}",
-    )
+    response = send_file(path, mimetype="application/zip")
     response.call_on_close(lambda: path.unlink(missing_ok=True))
-    return response
+    name = str(config.get("name") or "").strip() or app_id
+    return attachment(response, f"{name}{apps.APP_FILE_SUFFIX}")
 
 
 @bp.post("/api/apps/import")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from server.context import Context, current_context
+from server.downloads import attachment
 from server.errors import ApiError
 from server.events import register_watch
 from server.inference.service import InferenceService
@@ -119,7 +120,7 @@ def result_stats(rid: str):
 def result_export(rid: str, kind: str):
     """GeoJSON, label TIFF or CSV at `threshold`, as an attachment."""
     path, name, mimetype = _service().export(rid, kind, _threshold())
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name)
+    return attachment(send_file(path, mimetype=mimetype), name)
 
 
 @bp.get("/results/<rid>.dzi")

@@ -251,7 +251,7 @@ class InferenceService:
 
         try:
             wkb = repository.roi_wkb(self.ctx.store, entry.id, int(spec.roi_id))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: beyond 64 bits
             wkb = None
         if wkb is None:
             raise ApiError(400, f"Slide '{entry.name}' has no ROI {spec.roi_id!r}")
@@ -624,4 +624,4 @@ def _describe(exc: Exception) -> dict:
 
 def _safe(text: Any) -> str:
     stem = Path(str(text or "result")).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "result"
+    return re.sub(r"[^\w.-]+", "_", stem).strip("_") or "result"  # keeps non-ASCII letters

@@ -124,7 +124,7 @@ class Number:
         """A message when `value` does not fit, else None."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # ints: huge ones overflow
             return "must be a finite number"
         if self.integer and value != int(value):
             return "must be a whole number"
