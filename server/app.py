@@ -11,7 +11,7 @@ from flask_socketio import SocketIO
 from server.api import annotations, apps, classes, openapi, results, slides, training
 from server.config import Config
 from server.context import Context
-from server.errors import SafeJSONProvider, install_error_handlers, not_found
+from server.errors import SafeJSONProvider, SocketJSON, install_error_handlers, not_found
 from server.events import install_events
 from server.jobs import DeviceQueue
 from server.security import AccessGuard, OriginPolicy
@@ -42,6 +42,7 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
             origin, environ.get("HTTP_HOST", "")
         ),
         max_http_buffer_size=config.max_socket_message_bytes,
+        json=SocketJSON,
     )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     library = SlideLibrary(config.slide_roots)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     import eventlet
 
     eventlet.monkey_patch()
+    _limit_malloc_arenas()
     from server.app import create_app
     from server.config import Config
     from server.wsgi_server import serve_forever
@@ -53,6 +56,21 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"slidelab: open {config.url()}", flush=True)
     serve_forever(app, config, log_output=args.verbose)
     return 0
+
+
+def _limit_malloc_arenas() -> None:
+    """Bound glibc's per-thread malloc arenas (default 8 per core), unless MALLOC_ARENA_MAX
+    says otherwise: with one arena per compute thread, freed memory of tiles, previews and
+    exports stays reserved in each, and the server's size grew by a gigabyte without a
+    plateau in the fuzz suite; with a few arenas it levels off."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_arena_max = -8  # from glibc's malloc.h
+    libc.mallopt(m_arena_max, max(2, min(8, os.cpu_count() or 2)))
 
 
 def _tensorboard(args: argparse.Namespace) -> int:

@@ -214,6 +214,7 @@ def test_watch_without_a_payload_is_answered(demo_server):
         assert "error" in client.call("watch", timeout=10)
         assert "error" in client.call("watch", {"run_id": {"a": 1}}, timeout=10)
         assert client.call("watch", {"run_id": "x" * 65}, timeout=10)["error"]
+        assert client.call("watch", {"run_id": 10**101}, timeout=10)["error"]
         assert client.call("unwatch", timeout=10) == {"ok": True}
     finally:
         client.disconnect()
