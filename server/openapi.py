@@ -28,7 +28,14 @@ from server.config import Config
 from server.inference.regions import KINDS
 from server.inference.service import EXPORTS
 from server.training import settings as training_settings
-from server.training.runs import ACTIVE, CONTINUABLE, FAILED
+from server.training.runs import (
+    ACTIVE,
+    CONTINUABLE,
+    FAILED,
+    PREPARE_STEPS,
+    PREPARING,
+    TRAINING,
+)
 
 Schema = dict[str, Any]
 
@@ -427,6 +434,16 @@ def _plain(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
+SETTING_NOTES = {
+    "class_balance": "Input and sampling: how patch centres are drawn. A class is chosen with "
+    "probability ∝ its labelled training pixels^(1 − class_balance), then a labelled pixel of "
+    "it: 1 = every class equally often, 0 = uniform over labelled pixels",
+    "label_passes": "Input and sampling: 0 = train `iterations`. Above 0 the run sets its "
+    "iterations once it has read the labels: ceil(label_passes × labelled training pixels ÷ "
+    "(batch_size × patch_size²)), at most `iterations`",
+}
+
+
 def _settings_schema() -> Schema:
     """Training settings, from the validation tables in server/training/settings.py."""
     cpu, cuda = training_settings.defaults("cpu"), training_settings.defaults("cuda")
@@ -465,6 +482,8 @@ def _settings_schema() -> Schema:
         "description": "for class_weighting = manual; at least one weight above 0",
     }
     props["augmentation"] = _augmentation_schema(cpu["augmentation"])
+    for key, text in SETTING_NOTES.items():
+        props[key]["description"] = text
     return obj(
         props,
         description=(
@@ -518,7 +537,13 @@ def _training_schemas() -> dict[str, Schema]:
         "error": nullable(ref("JobError")),
         "it_per_s": nullable(NUMBER),
         "eta_s": nullable(NUMBER),
-        "duration_s": NUMBER,
+        "duration_s": {"type": "number", "description": "seconds run, preparation included"},
+        "prepare_s": {
+            "type": "number",
+            "description": "seconds spent preparing (merging labels, reading and rasterising "
+            "the labelled regions, building the model), over every start of the run",
+        },
+        **_phase_properties(),
         "device": STRING,
         "created": {"type": "number", "description": "Unix seconds"},
         "updated": NUMBER,
@@ -535,6 +560,7 @@ def _training_schemas() -> dict[str, Schema]:
         "TrainingSettings": _settings_schema(),
         "HistoryPoint": point,
         "FinalValues": _final_schema(),
+        "PrepareProgress": _progress_schema(),
         "Validation": _validation_schema(),
         "ModelClass": class_info,
         "TrainingRequest": obj(
@@ -602,6 +628,36 @@ def _training_schemas() -> dict[str, Schema]:
             ["running", "url"],
         ),
     }
+
+
+def _phase_properties() -> dict[str, Schema]:
+    """What a running run is doing: preparing (with progress) or training."""
+    return {
+        "phase": nullable(
+            {
+                "enum": [PREPARING, TRAINING],
+                "description": "running or paused runs: preparing, then training (null "
+                "otherwise); `state` stays running meanwhile",
+            }
+        ),
+        "progress": nullable(ref("PrepareProgress")),
+    }
+
+
+def _progress_schema() -> Schema:
+    return obj(
+        {
+            "step": {
+                "enum": list(PREPARE_STEPS),
+                "description": "labels: slides whose label pieces are merged; regions: "
+                "labelled regions read and rasterised; model: built (0 or 1 of 1)",
+            },
+            "done": INTEGER,
+            "total": INTEGER,
+        },
+        ["step", "done", "total"],
+        "How far a run's preparation is (null once it trains).",
+    )
 
 
 def _outcome_properties() -> dict[str, Schema]:
@@ -1627,11 +1683,27 @@ def socketio_events() -> Schema:
                         "iterations": INTEGER,
                         "app_id": nullable(STRING),
                         "error": nullable(ref("JobError")),
+                        "duration_s": NUMBER,
+                        "prepare_s": NUMBER,
+                        **_phase_properties(),
                         **_outcome_properties(),
                         "warnings": array(STRING),
                     },
                     ["run_id", "state", "iteration", "iterations", "app_id", "error"],
                 ),
+            },
+            "training:progress": {
+                "to": "room run:<run_id>, while the run prepares (before its first "
+                "iteration), at most about 10 a second",
+                "payload": {
+                    "allOf": [ref("PrepareProgress")],
+                    "properties": {
+                        "run_id": STRING,
+                        "phase": {"enum": [PREPARING]},
+                        "elapsed_s": {"type": "number", "description": "since preparing began"},
+                    },
+                    "required": ["run_id", "phase", "elapsed_s"],
+                },
             },
             "inference:progress": {
                 "to": "room result:<result_id>, a few a second; on watch, the current one",

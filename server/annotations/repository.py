@@ -14,11 +14,14 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shapely.geometry import Polygon
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from server.annotations import classes
 from server.annotations.geometry import (
+    CELL,
     Piece,
     apply_shape,
     cell_range,
@@ -60,6 +63,7 @@ CREATE TABLE IF NOT EXISTS annotation_versions (
 """
 
 Key = tuple[int, int, int]  # (class_id, cx, cy)
+EDGE_TOLERANCE = 1e-6  # px: a coordinate this close to a cell edge may lie on it
 
 
 @dataclass(frozen=True)
@@ -193,10 +197,84 @@ def merge_label_pieces(pieces: dict[int, list[bytes]]) -> dict[int, BaseGeometry
     """class_id -> one valid (Multi)Polygon from its WKB pieces (thread-safe, no store)."""
     merged = {}
     for class_id, blobs in pieces.items():
-        geom = merge_pieces(from_wkb(b) for b in blobs)
+        geom = merge_cells(shapely.from_wkb(blobs))
         if not geom.is_empty:
             merged[class_id] = geom
     return merged
+
+
+def merge_cells(pieces: Sequence[BaseGeometry]) -> BaseGeometry:
+    """One valid (Multi)Polygon from one class's cell pieces (they never overlap).
+
+    A shape can continue in the next cell only where it reaches a cell edge, so only the
+    polygons that reach one are unioned, and without their holes that stay clear of every
+    cell edge (put back afterwards): thousands of small shapes inside cells, or holes in a
+    large one, cost no overlay. Same area and topology as `geometry.merge_pieces`; the
+    result may keep vertices on former cell edges.
+    """
+    polys = shapely.get_parts(shapely.get_parts(np.asarray(pieces, dtype=object)))
+    polys = polys[~shapely.is_empty(polys)]
+    if not len(polys):
+        return Polygon()
+    crossing = _on_cell_edge(shapely.bounds(polys)).any(axis=1)
+    inner = list(polys[~crossing])
+    if not crossing.any():
+        return _collect(inner)
+    shells, aside = _set_holes_aside(polys[crossing])
+    parts = list(shapely.get_parts(repair(shapely.union_all(shells))))
+    if aside:
+        parts = _put_holes_back(parts, aside)
+        if parts is None:  # numerically ambiguous: the plain overlay of everything
+            return merge_pieces(polys)
+    return _collect(inner + parts)
+
+
+def _on_cell_edge(bounds: np.ndarray) -> np.ndarray:
+    """Which bounding-box coordinates lie on a cell edge (within float rounding)."""
+    offset = np.mod(bounds, CELL)
+    return np.minimum(offset, CELL - offset) < EDGE_TOLERANCE
+
+
+def _set_holes_aside(polys: np.ndarray) -> tuple[list[Polygon], list]:
+    """The polygons without their holes that stay clear of cell edges, and those holes."""
+    shells, aside = [], []
+    for poly in polys:
+        holes = poly.interiors
+        if not holes:
+            shells.append(poly)
+            continue
+        clear = ~_on_cell_edge(shapely.bounds(np.asarray(holes, dtype=object))).any(axis=1)
+        if not clear.any():
+            shells.append(poly)
+            continue
+        pairs = list(zip(holes, clear, strict=True))
+        shells.append(Polygon(poly.exterior, [h for h, c in pairs if not c]))
+        aside += [h for h, c in pairs if c]
+    return shells, aside
+
+
+def _put_holes_back(parts: list[Polygon], holes: list) -> list[Polygon] | None:
+    """Each hole back into the merged polygon that covers it (it lay inside one piece);
+    None when a hole is not inside exactly one of them."""
+    inside = shapely.point_on_surface(shapely.polygons(holes))
+    found = shapely.STRtree(parts).query(inside, predicate="within")  # (hole, part) pairs
+    if len(found[0]) != len(holes) or len(np.unique(found[0])) != len(holes):
+        return None
+    extra: dict[int, list] = {}
+    for hole, part in zip(*found, strict=True):
+        extra.setdefault(int(part), []).append(holes[hole])
+    out = []
+    for index, part in enumerate(parts):
+        if index in extra:
+            part = Polygon(part.exterior, [*part.interiors, *extra[index]])
+        out.append(part)
+    return out
+
+
+def _collect(polys: list[Polygon]) -> BaseGeometry:
+    if not polys:
+        return Polygon()
+    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
 
 
 def label_geometries(store: Store, slide_id: str) -> dict[int, BaseGeometry]:

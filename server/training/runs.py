@@ -12,6 +12,13 @@ States: queued → running ⇄ paused → completed | stopped | failed; a server
 leaves runs "interrupted" (set at the next start). stopped/interrupted/completed runs
 can be continued from their last checkpoint.
 
+A running run first prepares (`phase` "preparing": merging each slide's label pieces, reading
+and rasterising the labelled regions, building the model), with `progress` {step, done,
+total} sent as `training:progress` events, then trains (`phase` "training"). Preparation
+counts in the run's `duration_s` and is also reported alone as `prepare_s`. Everything the
+run computes runs in its own thread (server/training/worker.py), at a lower CPU priority
+on a CPU so that tiles keep their latency.
+
 What a run reports about its outcome (`final`, `validation`, `weights_from_iteration`,
 `warnings`) is the same in the run JSON, its Socket.IO events and its app: `final` and the
 per-class validation figures are defined once, in server/training/figures.py.
@@ -24,7 +31,7 @@ import shutil
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +44,23 @@ from server.apps import save_app
 from server.context import Context
 from server.device import describe
 from server.events import room
-from server.jobs import Throttle, compute
+from server.jobs import Throttle, compute, spawn
 from server.store import from_json, to_json
 from server.training import figures
 from server.training.errors import TrainingError
 from server.training.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
-from server.training.sampler import SlideSource, load_cache
+from server.training.sampler import SlideSource, iterations_for_passes, load_cache
 from server.training.trainer import Trainer
+from server.training.worker import CoreGovernor, RunThread, ThreadPlan
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
 STOPPED, COMPLETED, FAILED, INTERRUPTED = "stopped", "completed", "failed", "interrupted"
 ACTIVE = (QUEUED, RUNNING, PAUSED)
+PREPARING, TRAINING = "preparing", "training"  # the phases of a running or paused run
+PREPARE_STEPS = ("labels", "regions", "model")
+PROGRESS_INTERVAL = 0.1  # s between training:progress events at most
 CONTINUABLE = (STOPPED, INTERRUPTED, COMPLETED)
 EVENT_RATE = 10.0  # training:iteration events per second at most
 SPEED_WINDOW = 20  # iterations the it/s figure averages over
@@ -69,6 +80,7 @@ CREATE TABLE IF NOT EXISTS training_runs (
     error TEXT,
     it_per_s REAL,
     duration_s REAL NOT NULL DEFAULT 0,
+    prepare_s REAL NOT NULL DEFAULT 0,
     device TEXT,
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -97,6 +109,17 @@ class RunConflict(Exception):
     """A control that does not fit the run's state (answered 409)."""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far preparation is: `step` (labels: slides merged; regions: labelled regions read
+    and rasterised; model: built), `done` of `total`. Replaced whole, never changed in
+    place, so a working thread can publish it while a greenlet reads it."""
+
+    step: str = "labels"
+    done: int = 0
+    total: int = 0
+
+
 @dataclass
 class LiveRun:
     """What only exists while a run is queued or in its greenlet: flags, unsent points."""
@@ -110,6 +133,11 @@ class LiveRun:
     recent: deque = field(default_factory=lambda: deque(maxlen=figures.FINAL_MAX))
     trainer: Trainer | None = None
     throttle: Throttle = field(default_factory=lambda: Throttle(EVENT_RATE))
+    phase: str | None = None  # PREPARING, then TRAINING
+    progress: Progress = field(default_factory=Progress)
+    prepare_started: float = 0.0  # time.monotonic() when preparation began
+    worker: RunThread | None = None  # the run's own thread, while its greenlet runs
+    governor: CoreGovernor | None = None  # torch threads of each step (CPU)
     # One compute call on the trainer at a time (the loop's steps, a preview's weights).
     lock: eventlet.semaphore.Semaphore = field(default_factory=eventlet.semaphore.Semaphore)
 
@@ -130,7 +158,17 @@ class RunService:
         self.device = device
         self.live: dict[str, LiveRun] = {}
         self.store.ensure_schema("training", SCHEMA)
+        self._migrate()
         repository.ensure_schema(self.store)
+        self.threads = ThreadPlan()  # how runs use the CPU (set by api.training.init)
+
+    def _migrate(self) -> None:
+        """Columns added since a data folder was made."""
+        columns = {r[1] for r in self.store.query("PRAGMA table_info(training_runs)")}
+        if "prepare_s" not in columns:
+            self.store.execute(
+                "ALTER TABLE training_runs ADD COLUMN prepare_s REAL NOT NULL DEFAULT 0"
+            )
 
     # ---- paths and records -------------------------------------------------------------
 
@@ -202,6 +240,8 @@ class RunService:
             "it_per_s": it_per_s,
             "eta_s": remaining / it_per_s if running and it_per_s else None,
             "duration_s": row["duration_s"],
+            "prepare_s": row["prepare_s"],
+            **_phase(live, row["state"]),
             "device": row["device"],
             "created": row["created"],
             "updated": row["updated"],
@@ -374,9 +414,26 @@ class RunService:
             "iterations": row["iterations"],
             "app_id": row["app_id"],
             "error": from_json(row["error"]),
+            "duration_s": row["duration_s"],
+            "prepare_s": row["prepare_s"],
+            **_phase(live, row["state"]),
             **self._outcome(run_id, row, history),
         }
         self.ctx.emit("training:state", payload, room("run", run_id))
+
+    def _emit_progress(self, live: LiveRun) -> None:
+        """`training:progress`: how far the run's preparation is."""
+        payload = {
+            "run_id": live.run_id,
+            "phase": live.phase,
+            **asdict(live.progress),
+            "elapsed_s": time.monotonic() - live.prepare_started,
+        }
+        self.ctx.emit("training:progress", payload, room("run", live.run_id))
+
+    def _set_progress(self, live: LiveRun, step: str, done: int, total: int) -> None:
+        """Publish progress (from any thread; the greenlet in `_reporting` sends it)."""
+        live.progress = Progress(step, done, total)
 
     def _set_state(self, run_id: str, state: str, **values: Any) -> None:
         self._update(run_id, state=state, **values)
@@ -413,10 +470,14 @@ class RunService:
         if live is None:
             return
         trainer = None
+        live.worker = RunThread(self.threads.nice if self.device.type == "cpu" else 0)
+        live.governor = self.threads.governor() if self.device.type == "cpu" else None
         try:
+            live.phase, live.prepare_started = PREPARING, time.monotonic()
             self._set_state(run_id, RUNNING, error=None)
-            trainer = self._prepare(run_id, resume)
-            live.trainer = trainer
+            trainer = self._reporting(live, lambda: self._prepare(run_id, live, resume))
+            live.trainer, live.phase = trainer, TRAINING
+            self._prepared(run_id, live)
             self._loop(run_id, live, trainer)
         except TrainingError as exc:
             self._fail(run_id, live, exc.message, exc.hint)
@@ -426,18 +487,51 @@ class RunService:
         finally:
             self.live.pop(run_id, None)
             if trainer is not None:
-                compute(trainer.close)
+                live.worker.call(trainer.close)
                 del trainer
+            live.worker.close()
             if self.device.type == "cuda":  # hand the memory to the next job on the device
                 compute(torch.cuda.empty_cache)
 
-    def _prepare(self, run_id: str, resume: bool) -> Trainer:
+    def _reporting(self, live: LiveRun, work):
+        """`work()` while a greenlet sends the run's progress whenever it changes."""
+        sent: list[Progress | None] = [None]
+
+        def report() -> None:
+            if live.progress != sent[0]:
+                sent[0] = live.progress
+                self._emit_progress(live)
+
+        def keep_reporting() -> None:
+            while True:
+                report()
+                eventlet.sleep(PROGRESS_INTERVAL)
+
+        reporter = spawn(keep_reporting)
+        try:
+            return work()
+        finally:
+            reporter.kill()
+            report()
+
+    def _prepared(self, run_id: str, live: LiveRun) -> None:
+        """Preparation is over: it counts in the run's duration, and is reported alone."""
+        seconds = time.monotonic() - live.prepare_started
+        row = self._row(run_id)
+        self._update(
+            run_id,
+            duration_s=row["duration_s"] + seconds,
+            prepare_s=row["prepare_s"] + seconds,
+        )
+        self._emit_state(run_id)
+
+    def _prepare(self, run_id: str, live: LiveRun, resume: bool) -> Trainer:
         row = self._row(run_id)
         settings = from_json(row["settings"])
         classes = from_json(row["classes"])
         slides = from_json(row["slides"])
-        sources = self._sources(slides, classes)
-        cache = compute(
+        sources = self._sources(slides, classes, live)
+        cache = live.worker.call(
             load_cache,
             sources,
             settings["mpp"],
@@ -445,12 +539,29 @@ class RunService:
             [c["name"] for c in classes],
             settings["validation_fraction"],
             settings["seed"],
+            progress=lambda done, total: self._set_progress(live, "regions", done, total),
+            workers=self.threads.workers,
         )
-        trainer = compute(Trainer, settings, classes, cache, self.device, self.run_dir(run_id))
+        self._set_progress(live, "model", 0, 1)
+        trainer = live.worker.call(
+            Trainer, settings, classes, cache, self.device, self.run_dir(run_id)
+        )
+        self._set_progress(live, "model", 1, 1)
         trainer.iterations = row["iterations"]
+        if not resume and settings.get("label_passes"):
+            trainer.iterations = min(
+                row["iterations"],
+                iterations_for_passes(
+                    settings["label_passes"],
+                    int(cache.class_pixels.sum()),
+                    settings["batch_size"],
+                    settings["patch_size"],
+                ),
+            )
+            self._update(run_id, iterations=trainer.iterations)
         start = 0
         if resume and self.checkpoint_path(run_id).exists():
-            start = compute(trainer.load_checkpoint, self.checkpoint_path(run_id))
+            start = live.worker.call(trainer.load_checkpoint, self.checkpoint_path(run_id))
         elif resume:
             shutil.rmtree(self.run_dir(run_id) / "tb", ignore_errors=True)
         with self.store.transaction() as conn:
@@ -467,10 +578,11 @@ class RunService:
             live.recent.extend(self.history(run_id)[-figures.FINAL_MAX :])
         return trainer
 
-    def _sources(self, slides: list[dict], classes: list[dict]) -> list[SlideSource]:
+    def _sources(self, slides: list[dict], classes: list[dict], live: LiveRun):
         """Each slide's labels (class index -> geometry) and ROIs, read now."""
         index_of = {c["id"]: c["index"] for c in classes}
-        sources = []
+        sources: list[SlideSource] = []
+        self._set_progress(live, "labels", 0, len(slides))
         for slide in slides:
             entry = self.ctx.library.get(slide["id"])
             if entry is None or not entry.readable:
@@ -481,11 +593,12 @@ class RunService:
                 )
             pieces = repository.load_label_pieces(self.store, slide["id"])
             pieces = {index_of[c]: p for c, p in pieces.items() if c in index_of}
-            merged = compute(repository.merge_label_pieces, pieces)
+            merged = live.worker.call(repository.merge_label_pieces, pieces)
             rois = repository.roi_geometries(self.store, slide["id"])
             sources.append(
                 SlideSource(slide["id"], entry.name, entry.path, entry.info.mpp, merged, rois)
             )
+            self._set_progress(live, "labels", len(sources), len(slides))
         return sources
 
     def _loop(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
@@ -499,7 +612,7 @@ class RunService:
                 started = time.monotonic()
                 continue
             with live.lock:
-                result = compute(trainer.step)
+                result = live.worker.call(_step, trainer, live.governor)
             live.pending.append(result.as_point())
             live.recent.append(live.pending[-1])
             live.ends.append(result.time)
@@ -524,7 +637,7 @@ class RunService:
     def _checkpoint(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
         self._flush(live, trainer.iterations)
         with live.lock:
-            iteration = compute(trainer.save_checkpoint, self.checkpoint_path(run_id))
+            iteration = live.worker.call(trainer.save_checkpoint, self.checkpoint_path(run_id))
         self._update(run_id, checkpoint_iteration=iteration)
         kept_iteration, record = trainer.kept()
         self._save_report(run_id, validation=to_json(record), weights_from_iteration=kept_iteration)
@@ -536,15 +649,15 @@ class RunService:
         if trainer.iteration > 0:
             self._validate_last(run_id, live, trainer)
             self._checkpoint(run_id, live, trainer)
-            values["app_id"] = self._save_app(run_id, trainer, duration)
-            compute(trainer.log_final, figures.final_values(self.history(run_id)))
+            values["app_id"] = self._save_app(run_id, live, trainer, duration)
+            live.worker.call(trainer.log_final, figures.final_values(self.history(run_id)))
         self._set_state(run_id, state, **values)
 
     def _validate_last(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
         """A run stopped between validations: validate its last weights too, so the app's
         choice of weights and the final validation figures include them."""
         with live.lock:
-            record = compute(trainer.validate_last)
+            record = live.worker.call(trainer.validate_last)
         if record is None:
             return
         self.store.execute(
@@ -561,12 +674,12 @@ class RunService:
         if live is None or live.trainer is None:
             raise RunConflict(f"The run has no model in memory now ({row['state']})")
         with live.lock:
-            weights = compute(live.trainer.weights)
+            weights = live.worker.call(live.trainer.weights)
         config = self._app_config(run_id, live.trainer, row["duration_s"], live.trainer.iteration)
         return config, weights
 
-    def _save_app(self, run_id: str, trainer: Trainer, duration: float) -> str:
-        weights, iteration = compute(trainer.app_weights)
+    def _save_app(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> str:
+        weights, iteration = live.worker.call(trainer.app_weights)
         config = self._app_config(run_id, trainer, duration, iteration)
         self._save_report(run_id, weights_from_iteration=iteration)
         return compute(save_app, self.ctx.config.data_dir, config, weights)
@@ -611,6 +724,21 @@ class RunService:
         log.warning("training run %s failed: %s", run_id, message)
         self._set_state(run_id, FAILED, error=to_json(error))
         self.ctx.emit("job:error", {"run_id": run_id, **error}, room("run", run_id))
+
+
+def _step(trainer: Trainer, governor: CoreGovernor | None):
+    """One training step, with as many torch threads as the governor allows now."""
+    if governor is not None:
+        governor.apply()
+    return trainer.step()
+
+
+def _phase(live: LiveRun | None, state: str) -> dict:
+    """`phase` (preparing | training, None unless running or paused) and `progress` (the
+    preparation's, None once training)."""
+    phase = live.phase if live and state in (RUNNING, PAUSED) else None
+    progress = asdict(live.progress) if live and phase == PREPARING else None
+    return {"phase": phase, "progress": progress}
 
 
 def _crop(settings: dict) -> int:

@@ -7,12 +7,15 @@ labelled. Every slide has one pixel grid at the training resolution: pixel (i, j
 covers level-0 [j·d, (j+1)·d) × [i·d, (i+1)·d) with d = training µm/px ÷ slide µm/px.
 
 `PatchSampler` then draws crops around random labelled pixels, choosing the class first
-(uniformly), so rare classes are seen as often as common ones.
+with probability ∝ pixels_c^(1 − class_balance): with balance 1 (the default) every class
+equally often, so rare classes are seen as often as common ones; with 0 as often as they
+are labelled (uniform over labelled pixels); in between, rare classes are favoured less.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from server.inference.threads import queue as real_queue
+from server.inference.threads import threading as real_threading
 from server.training.errors import TrainingError
 
 IGNORE = 255
@@ -143,88 +148,150 @@ def clip_to_rois(labels: dict[int, BaseGeometry], rois: list[BaseGeometry]):
 
 def plan_boxes(labels: BaseGeometry, margin: float, width: int, height: int) -> list:
     """Non-overlapping integer boxes (x0, y0, x1, y1) covering the labels plus a margin."""
-    parts = [box(*p.bounds).buffer(margin, join_style="mitre") for p in polygons(labels)]
-    limit = box(0, 0, width, height)
-    merged = parts
+    return _plan(_bounds(polygons(labels)), margin, width, height)
+
+
+def _bounds(polys) -> np.ndarray:
+    """N×4 bounding boxes (x0, y0, x1, y1) of polygons."""
+    if not len(polys):
+        return np.zeros((0, 4))
+    return shapely.bounds(np.asarray(polys, dtype=object))
+
+
+def _plan(bounds: np.ndarray, margin: float, width: int, height: int) -> list:
+    """`plan_boxes` from the labels' bounding boxes: grown by the margin, overlapping ones
+    joined into their bounding box until none overlap, clipped to the grid, rounded out."""
+    if not len(bounds):
+        return []
+    merged = list(shapely.box(*(bounds + [-margin, -margin, margin, margin]).T))
     while True:
-        union = unary_union(merged)
-        boxes = [box(*p.bounds) for p in polygons(union)]
+        boxes = [box(*p.bounds) for p in polygons(shapely.union_all(merged))]
         if len(boxes) == len(merged):
             break
         merged = boxes
     out = []
     for b in boxes:
-        clipped = b.intersection(limit)
-        if clipped.is_empty:
-            continue
-        x0, y0, x1, y1 = clipped.bounds
-        x0, y0 = math.floor(x0), math.floor(y0)
-        x1, y1 = math.ceil(x1), math.ceil(y1)
+        x0, y0, x1, y1 = b.bounds
+        x0, y0 = max(math.floor(x0), 0), max(math.floor(y0), 0)
+        x1, y1 = min(math.ceil(x1), width), min(math.ceil(y1), height)
         if x1 > x0 and y1 > y0:
             out.append((x0, y0, x1, y1))
     return out
 
 
-def rasterize(labels: dict[int, BaseGeometry], origin: tuple[int, int], shape) -> np.ndarray:
+@dataclass
+class Shapes:
+    """One class's polygons on a slide's training grid, with their bounding boxes, so that
+    a region picks the few that reach it without any overlay."""
+
+    polys: np.ndarray  # object array of Polygons
+    bounds: np.ndarray  # N×4
+
+    @classmethod
+    def of(cls, geom: BaseGeometry) -> Shapes:
+        """The polygons of a (multi/collection) geometry."""
+        polys = np.asarray(polygons(geom), dtype=object)
+        return cls(polys, _bounds(polys))
+
+    def near(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """The polygons whose bounding box overlaps the rectangle."""
+        b = self.bounds
+        hit = (b[:, 0] < x1) & (b[:, 2] > x0) & (b[:, 1] < y1) & (b[:, 3] > y0)
+        return self.polys[hit]
+
+
+def rasterize(labels: dict[int, BaseGeometry | Shapes], origin: tuple[int, int], shape):
     """Class index per pixel of a region (grid geometry in), IGNORE where unlabelled.
 
     Parts of a label thinner than one pixel are removed first (a morphological opening:
     shrink by half a pixel, grow back); the rest labels the pixels whose centre it covers.
+    Only the polygons that reach the region are opened, each whole, so a region's border
+    never cuts one.
     """
     h, w = shape
     out = np.full((h, w), IGNORE, np.uint8)
-    frame = box(origin[0] - 2, origin[1] - 2, origin[0] + w + 2, origin[1] + h + 2)
+    x0, y0 = origin
     for cls, geom in labels.items():
-        local = geom.intersection(frame)
-        if local.is_empty:
-            continue
-        local = affinity.translate(local, -origin[0], -origin[1])
-        out[polygon_mask(opened(local), (h, w))] = cls
+        shapes = geom if isinstance(geom, Shapes) else Shapes.of(geom)
+        near = shapes.near(x0 - 1, y0 - 1, x0 + w + 1, y0 + h + 1)
+        if len(near):
+            out[polygon_mask(_open(near), (h, w), origin)] = cls
     return out
 
 
 def opened(geom: BaseGeometry) -> BaseGeometry:
     """`geom` without its parts thinner than one pixel (shrunk by half a pixel, grown back).
 
-    Each polygon is opened on its own: the parts of a valid (Multi)Polygon meet at most at
-    points, so the result is the same as opening the whole, without GEOS unioning
-    thousands of buffered parts again (seconds for a few thousand painted nuclei).
+    Each polygon is opened on its own (the parts of a valid (Multi)Polygon meet at most at
+    points), as a collection whose parts may overlap: `polygon_mask` counts their union.
     """
-    parts = np.array(polygons(geom), dtype=object)
+    parts = np.asarray(polygons(geom), dtype=object)
     if not len(parts):
         return geom
-    grown = shapely.buffer(shapely.buffer(parts, -0.5), 0.5, join_style="mitre")
-    return shapely.GeometryCollection([g for g in grown if not g.is_empty])
+    return shapely.GeometryCollection(_open(parts))
 
 
-def polygon_mask(geom: BaseGeometry, shape) -> np.ndarray:
-    """Pixels whose centre (j + 0.5, i + 0.5) lies inside the geometry (even-odd scanlines).
+def _open(parts: np.ndarray) -> list[Polygon]:
+    """Opened polygons (their union is the opening of the parts' union).
 
-    Every ring of every polygon is one set of edges, so holes, and islands inside holes,
-    come out right; each edge adds a crossing to the pixel rows whose centre line it spans.
+    Growing a polygon with holes back is done without an overlay: growing P = S minus its
+    holes Hᵢ by r is growing S by r minus each Hᵢ shrunk by r, so the outline and the holes
+    are buffered on their own and put together. A large label with thousands of holes (the
+    nuclei painted into it) opens in a fraction of the time GEOS takes for the whole.
+    """
+    shrunk = shapely.get_parts(shapely.buffer(parts, -0.5))
+    shrunk = shrunk[~shapely.is_empty(shrunk)]
+    holed = shapely.get_num_interior_rings(shrunk) > 0
+    out = list(shapely.buffer(shrunk[~holed], 0.5, join_style="mitre"))
+    for poly in shrunk[holed]:
+        shell = shapely.buffer(Polygon(poly.exterior), 0.5, join_style="mitre")
+        holes = shapely.buffer(shapely.polygons(list(poly.interiors)), -0.5, join_style="mitre")
+        kept = [h.exterior for h in shapely.get_parts(holes) if not h.is_empty]
+        out.append(Polygon(shell.exterior, [*shell.interiors, *kept]))
+    return [g for g in out if not g.is_empty]
+
+
+def polygon_mask(geom, shape, origin: tuple[float, float] = (0, 0)) -> np.ndarray:
+    """Pixels whose centre (j + 0.5, i + 0.5) lies inside the geometry (nonzero winding).
+
+    `geom`: a geometry or a sequence of polygons, which may overlap (their union counts);
+    `origin` is subtracted from its coordinates. Every ring is a set of directed edges
+    (outlines one way round, holes the other), each adds ±1 to the pixel rows whose centre
+    line it spans, and a pixel is inside where the running sum along its row is not 0:
+    holes, islands inside holes and overlapping polygons all come out right.
     """
     h, w = shape
-    rings = [np.asarray(r.coords) for p in polygons(geom) for r in (p.exterior, *p.interiors)]
-    if not rings:
+    polys = np.asarray(polygons(geom) if isinstance(geom, BaseGeometry) else geom, dtype=object)
+    rings, owner = shapely.get_rings(polys, return_index=True)
+    if not len(rings):
         return np.zeros((h, w), bool)
-    edges = np.concatenate([np.hstack([r[:-1], r[1:]]) for r in rings])
-    x0, y0, x1, y1 = edges.T
+    outline = np.r_[True, owner[1:] != owner[:-1]]  # each polygon's first ring
+    turn = np.where(outline == shapely.is_ccw(rings), 1, -1)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords = coords - np.asarray(origin, float)
+    same = ring_of[1:] == ring_of[:-1]
+    (x0, y0), (x1, y1) = coords[:-1][same].T, coords[1:][same].T
+    direction = turn[ring_of[:-1][same]] * np.where(y1 > y0, 1, -1)
     ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
     first = np.clip(np.ceil(ylo - 0.5), 0, h).astype(np.int64)  # rows with ylo <= r+.5 < yhi
     stop = np.clip(np.ceil(yhi - 0.5), 0, h).astype(np.int64)
     count = np.maximum(stop - first, 0)
-    edge = np.repeat(np.arange(len(edges)), count)
+    edge = np.repeat(np.arange(len(count)), count)
+    if not len(edge):
+        return np.zeros((h, w), bool)
     rows = first[edge] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     yc = rows + 0.5
     xs = x0[edge] + (yc - y0[edge]) * (x1[edge] - x0[edge]) / (y1[edge] - y0[edge])
     order = np.lexsort((xs, rows))
     rows, xs = rows[order], xs[order]
-    starts = np.clip(np.ceil(xs[0::2] - 0.5), 0, w).astype(np.int64)
-    ends = np.clip(np.ceil(xs[1::2] - 0.5), 0, w).astype(np.int64)
-    diff = np.zeros((h, w + 1), np.int8)
-    np.add.at(diff, (rows[0::2], starts), 1)
-    np.add.at(diff, (rows[0::2], ends), -1)
-    return np.cumsum(diff, axis=1, dtype=np.int8)[:, :w] > 0
+    # Each row's crossings sum to 0, so the running sum is the winding number to the right.
+    inside = np.flatnonzero(np.cumsum(direction[edge][order])[:-1] != 0)
+    starts = np.clip(np.ceil(xs[inside] - 0.5), 0, w).astype(np.int64)
+    ends = np.clip(np.ceil(xs[inside + 1] - 0.5), 0, w).astype(np.int64)
+    diff = np.zeros((h, w + 1), np.int32)
+    np.add.at(diff, (rows[inside], starts), 1)
+    np.add.at(diff, (rows[inside], ends), -1)
+    return np.cumsum(diff, axis=1, dtype=np.int32)[:, :w] > 0
 
 
 def load_cache(
@@ -235,22 +302,25 @@ def load_cache(
     validation_fraction: float = 0.0,
     seed: int = 0,
     max_bytes: int = MAX_CACHE_BYTES,
+    progress: Progress | None = None,
+    workers: int = 1,
 ) -> LabelCache:
     """Read every slide's labelled regions at `mpp` and rasterise them (blocking).
 
-    Raises TrainingError for: no labels, fewer than two classes labelled, a class whose
-    labels vanish at this resolution, a cache over `max_bytes`, an unreadable slide.
+    `progress(done, total)` is called (from the working threads) as regions are done;
+    `workers` threads read and rasterise regions side by side (OpenSlide and GEOS let go
+    of the GIL). Raises TrainingError for: no labels, fewer than two classes labelled, a
+    class whose labels vanish at this resolution, a cache over `max_bytes`, an unreadable
+    slide.
     """
     num_classes = len(class_names)
     plans = []
     for index, source in enumerate(sources):
         ds = downsample_for(source, mpp)
         labels = clip_to_rois(source.labels, source.rois)
-        grid = {c: to_grid(g, ds) for c, g in labels.items() if not g.is_empty}
-        plans.append((index, source, ds, grid))
+        grid = {c: Shapes.of(to_grid(g, ds)) for c, g in labels.items() if not g.is_empty}
+        plans.append((index, source, ds, {c: s for c, s in grid.items() if len(s.polys)}))
     _check_labelled(plans, class_names, any(s.rois for s in sources))
-    rng = np.random.default_rng(seed)
-    regions = []
     planned = [(p, b) for p in plans for b in _boxes_for(p, crop)]
     per_pixel = 5 if validation_fraction else 4  # RGB + label (+ held-out label)
     need = sum((b[2] - b[0]) * (b[3] - b[1]) for _, b in planned) * per_pixel
@@ -260,14 +330,63 @@ def load_cache(
             f"the training cache holds {max_bytes / 1024**3:.1f} GiB",
             "Train at a coarser resolution (larger µm/px), draw an ROI, or label less area.",
         )
-    for (index, source, ds, grid), (x0, y0, x1, y1) in planned:
-        image = _read_source(source, x0, y0, x1 - x0, y1 - y0, ds)
-        label = rasterize(grid, (x0, y0), image.shape[:2])
-        regions.append(Region(index, (x0, y0), image, label))
+    regions = parallel_map(_load_region, planned, workers, progress)
+    rng = np.random.default_rng(seed)
     warnings = split_holdout(regions, crop, validation_fraction, rng, class_names)
     cache = LabelCache(regions, num_classes, *_count(regions, num_classes), warnings)
     _check_vanished(cache, plans, class_names, mpp)
     return cache
+
+
+Progress = Callable[[int, int], None]
+
+
+def parallel_map(fn: Callable, items: list, workers: int, progress: Progress | None = None):
+    """[fn(item) for item in items] in up to `workers` real OS threads (also inside the
+    eventlet server), in order; `progress(done, total)` after each item; the first error
+    is raised once every thread has stopped."""
+    total = len(items)
+    results: list = [None] * total
+    if progress:
+        progress(0, total)
+    todo = real_queue.Queue()
+    for index in range(total):
+        todo.put(index)
+    lock = real_threading.Lock()
+    state = {"done": 0, "error": None}
+
+    def work() -> None:
+        while state["error"] is None:
+            try:
+                index = todo.get_nowait()
+            except real_queue.Empty:
+                return
+            try:
+                results[index] = fn(items[index])
+            except BaseException as exc:  # handed to the caller below
+                state["error"] = state["error"] or exc
+                return
+            with lock:
+                state["done"] += 1
+                if progress:
+                    progress(state["done"], total)
+
+    helpers = max(0, min(workers, total) - 1)
+    threads = [real_threading.Thread(target=work, daemon=True) for _ in range(helpers)]
+    for thread in threads:
+        thread.start()
+    work()  # this thread works too
+    for thread in threads:
+        thread.join()
+    if state["error"] is not None:
+        raise state["error"]
+    return results
+
+
+def _load_region(item) -> Region:
+    (index, source, ds, grid), (x0, y0, x1, y1) = item
+    image = _read_source(source, x0, y0, x1 - x0, y1 - y0, ds)
+    return Region(index, (x0, y0), image, rasterize(grid, (x0, y0), image.shape[:2]))
 
 
 def _boxes_for(plan, crop: int) -> list:
@@ -276,8 +395,8 @@ def _boxes_for(plan, crop: int) -> list:
         return []
     width, height = _grid_size(source, ds)
     # Only the labels' bounding boxes matter here: no need to union the classes.
-    labels = shapely.GeometryCollection([p for g in grid.values() for p in polygons(g)])
-    return plan_boxes(labels, crop / 2, width, height)
+    bounds = np.concatenate([s.bounds for s in grid.values()])
+    return _plan(bounds, crop / 2, width, height)
 
 
 def _grid_size(source: SlideSource, ds: float) -> tuple[int, int]:
@@ -482,28 +601,77 @@ def candidates(
     return out
 
 
-class PatchSampler:
-    """Draws class-balanced crops from a LabelCache; its random state can be saved."""
+def iterations_for_passes(passes: float, labelled: int, batch: int, patch: int) -> int:
+    """Iterations whose patches (batch × patch² pixels each) add up to `passes` times the
+    labelled training pixels (at least 1)."""
+    return max(1, math.ceil(passes * labelled / (batch * patch * patch)))
 
-    def __init__(self, cache: LabelCache, crop: int, seed: int = 0, inner: int | None = None):
+
+def class_probabilities(pixels: np.ndarray, balance: float) -> np.ndarray:
+    """How often each class is chosen as a patch centre: ∝ pixels_c^(1 − balance) over the
+    classes with pixels (0 for the others). balance 0: as labelled (uniform over labelled
+    pixels), 1: every class equally often."""
+    pixels = np.asarray(pixels, np.float64)
+    present = pixels > 0
+    weights = np.zeros_like(pixels)
+    # In log space: (1 − balance) · log(pixels) cannot overflow for any count.
+    logs = (1.0 - balance) * np.log(pixels[present])
+    weights[present] = np.exp(logs - logs.max())
+    return weights / weights.sum()
+
+
+class PatchSampler:
+    """Draws crops around labelled pixels from a LabelCache, choosing the class first (see
+    `class_probabilities`); its random state can be saved."""
+
+    def __init__(
+        self,
+        cache: LabelCache,
+        crop: int,
+        seed: int = 0,
+        inner: int | None = None,
+        balance: float = 1.0,
+    ):
         """`inner`: side of the centred window the drawn labelled pixel lands in (default:
-        the whole crop); augmentation that zooms in keeps at least that window."""
+        the whole crop); augmentation that zooms in keeps at least that window.
+        `balance`: the class balance of the patch centres, 0..1."""
         self.cache = cache
         self.crop = crop
         self.inner = min(inner or crop, crop)
         self.rng = np.random.default_rng(seed)
         self.centres = candidates(cache.regions, cache.num_classes, np.random.default_rng(seed))
         self.classes = sorted(self.centres)
+        self.balance = balance
+        pixels = np.asarray([cache.class_pixels[c] for c in self.classes])
+        # Balance 1 keeps the plain uniform draw (and the random sequence of older runs).
+        self.probabilities = None if balance >= 1 else class_probabilities(pixels, balance)
+        self.as_labelled = class_probabilities(pixels, 0.0)
+
+    def draw_classes(
+        self, count: int, rng: np.random.Generator, as_labelled: bool = False
+    ) -> np.ndarray:
+        """`count` class positions (indices into `self.classes`) for patch centres; with
+        `as_labelled`, uniform over labelled pixels whatever the balance."""
+        if as_labelled:
+            return rng.choice(len(self.classes), size=count, p=self.as_labelled)
+        if self.probabilities is None:
+            return rng.integers(len(self.classes), size=count)
+        return rng.choice(len(self.classes), size=count, p=self.probabilities)
 
     def draw(
-        self, batch: int, rng: np.random.Generator | None = None, out=None
+        self,
+        batch: int,
+        rng: np.random.Generator | None = None,
+        out=None,
+        as_labelled: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """`batch` crops: images B×C×C×3 uint8 and labels B×C×C uint8 (C = crop size).
 
         `rng` replaces the sampler's own random state (which then does not advance);
-        `out` is an (images, labels) pair of arrays to fill, e.g. views of pinned memory."""
+        `out` is an (images, labels) pair of arrays to fill, e.g. views of pinned memory;
+        `as_labelled` draws centres uniformly over labelled pixels, whatever the balance."""
         rng = rng or self.rng
-        picks = rng.integers(len(self.classes), size=batch)
+        picks = self.draw_classes(batch, rng, as_labelled)
         rows = []
         for k in picks:
             centres = self.centres[self.classes[k]]

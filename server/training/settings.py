@@ -61,6 +61,9 @@ _COMMON = {
     "class_weighting": "none",
     "class_weights": None,
     "augmentation": _AUGMENTATION,
+    # Input and sampling (sampler.class_probabilities): how patch centres are drawn
+    "class_balance": 1.0,  # 0: as labelled pixels, 1: every class equally often
+    "label_passes": 0.0,  # >0: iterations from the labelled area (at most `iterations`)
     "validation_fraction": 0.15,  # spatial blocks held out (sampler.split_holdout)
     "validation_interval": 25,
     "early_stopping": False,
@@ -158,6 +161,8 @@ NUMBERS: dict[str, Number] = {
     "warmup_iterations": Number(True, 0, BIG),
     "step_size": Number(True, 1, BIG),
     "step_gamma": Number(False, 0.0, 1.0, open_low=True),
+    "class_balance": Number(False, 0.0, 1.0),
+    "label_passes": Number(False, 0.0, 10_000.0),
     "validation_fraction": Number(False, 0.0, 0.5),
     "validation_interval": Number(True, 1, BIG),
     "early_stopping_patience": Number(True, 1, 10_000),

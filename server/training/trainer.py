@@ -126,7 +126,9 @@ class Trainer:
         self.augment = AugmentConfig.from_settings(settings["augmentation"])
         crop = crop_size(self.patch, self.augment.scale_jitter)
         inner = int(self.patch / (1 + self.augment.scale_jitter))
-        self.sampler = PatchSampler(cache, crop, settings["seed"], inner=inner)
+        self.sampler = PatchSampler(
+            cache, crop, settings["seed"], inner=inner, balance=settings.get("class_balance", 1.0)
+        )
         self.gen = torch.Generator().manual_seed(settings["seed"])  # augmentation, on the CPU
         manual = manual_weights(settings, classes)
         weights = class_weights(settings["class_weighting"], cache.class_pixels, manual)
@@ -259,8 +261,11 @@ class Trainer:
         Training uses batch statistics; the running averages used at inference lag behind
         weights that change quickly, which with small batches can flip an otherwise good
         model's predictions. A few forward passes on unaugmented patches, averaged with
-        equal weight, make inference see the statistics of the weights it runs. Uses its
-        own random state, so training continues exactly as it would have.
+        equal weight, make inference see the statistics of the weights it runs. The patches
+        are centred uniformly over the labelled pixels, whatever the class balance, so that
+        they look like the images the app will meet (class-balanced patches of a rare class
+        gave statistics that halved its recall on new images). Uses its own random state,
+        so training continues exactly as it would have.
         """
         norms = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
         if not norms:
@@ -273,7 +278,9 @@ class Trainer:
         self.model.train()
         with torch.no_grad():
             for _ in range(min(8, max(2, math.ceil(CALIBRATION_PATCHES / batch)))):
-                images, labels = self.sampler.draw(batch, rng=self._calibration_rng)
+                images, labels = self.sampler.draw(
+                    batch, rng=self._calibration_rng, as_labelled=True
+                )
                 x, _ = center(_tensor(images).to(self.device), _tensor(labels), self.patch)
                 with autocast(self.device, self.amp):
                     self.model(to_device(x, self.device))

@@ -12,7 +12,12 @@ slide, labelled tissue vs background from its own pixels. Printed ratios:
 3. p95 delay from an iteration's end (`time` in its event) to that event reaching a
    separate Socket.IO client, as a fraction of the 50 ms target — target ≤ 1.
 
+On a CPU the server's choice of torch threads and of the training thread's nice value
+(server/api/training.py configure_threads) can be overridden with --threads and --nice, to
+compare them; the bare loop always gets the same number of torch threads as the server.
+
 Run: .venv/bin/python tests/benchmarks/bench_training.py [--iterations 20]
+     [--threads N] [--nice N]
 """
 
 from __future__ import annotations
@@ -49,10 +54,13 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def torch_threads() -> int:
-    """The thread count the server gives torch on a CPU (it leaves one core for serving)."""
-    cores = len(os.sched_getaffinity(0))
-    return max(1, cores - 1)
+def server_threads(threads: int | None) -> int:
+    """The thread count the server gives torch on a CPU (`threads` when overridden)."""
+    from server.api.training import configure_threads
+
+    if threads:
+        os.environ["SLIDELAB_TRAINING_THREADS"] = str(threads)
+    return configure_threads(torch.device("cpu")).torch_threads
 
 
 # ---------------------------------------------------------------- the bare baseline
@@ -153,15 +161,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=20, help="iterations per window")
     parser.add_argument("--rounds", type=int, default=6, help="passes over the tiles")
+    parser.add_argument("--threads", type=int, help="torch threads of the server (CPU)")
+    parser.add_argument("--nice", type=int, help="nice value of the training thread (CPU)")
     args = parser.parse_args()
     device = select_device("auto")
     settings = defaults(device.type)
     n = args.iterations
+    env = {}
+    if args.threads:
+        env["SLIDELAB_TRAINING_THREADS"] = str(args.threads)
+    if args.nice is not None:
+        env["SLIDELAB_TRAINING_NICE"] = str(args.nice)
     if device.type == "cpu":
-        torch.set_num_threads(torch_threads())
+        torch.set_num_threads(server_threads(args.threads))
     print(
         f"device {device}, torch threads {torch.get_num_threads()}, unet/{settings['encoder']}"
-        f" patch {settings['patch_size']} batch {settings['batch_size']}"
+        f" patch {settings['patch_size']} batch {settings['batch_size']},"
+        f" training nice {args.nice if args.nice is not None else 'default'}"
     )
 
     # The machine's load may drift: the baseline is measured before and after the server run.
@@ -169,7 +185,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         ids = seed_labels(data)
-        server = ServerProcess([DEMO_DIR], data, extra_args=["--tile-cache-mb", "0"]).start()
+        server = ServerProcess(
+            [DEMO_DIR], data, extra_args=["--tile-cache-mb", "0"], env=env
+        ).start()
         try:
             paths = tile_paths(server, ids["slide_id"])
             tile_latencies(server, paths[:CONNECTIONS], 1)  # open the slide, warm the code

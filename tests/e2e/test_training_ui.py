@@ -360,3 +360,56 @@ def test_heading_app_card_and_chart_state_one_final_value_and_validate_by_defaul
     assert [confusion.nth(i).locator("td").all_inner_texts() for i in range(2)] == [
         [str(v) for v in row] for row in run["validation"]["confusion"]
     ]
+
+
+def test_preparation_is_shown_and_sampling_is_an_advanced_group(page, server_factory):
+    """The panel says what a run prepares ("Preparing labels… 1/1") before it trains, then how
+    long that took; the Advanced dialog has an "Input and sampling" group whose class balance
+    reaches the run."""
+    server = server_factory()
+    slide_id, class_ids = label_demo_slide(server)
+    open_app(page, server)
+    open_slide(page)
+    panel = page.locator("#training-panel")
+    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
+        timeout=TIMEOUT_MS,
+    )
+    for name, value in {**TINY, "iterations": 8}.items():
+        panel.locator(f"input[name={name}]").fill(str(value))
+    panel.locator(".tr-advanced").click()
+    dialog = page.locator("dialog.tr-dialog")
+    group = dialog.locator("fieldset[data-group=sampling]")
+    assert group.locator("legend").inner_text() == "Input and sampling"
+    assert group.locator("input[name=class_balance]").input_value() == "1"
+    assert group.locator("input[name=label_passes]").input_value() == "0"
+    help_text = group.locator("[data-field=class_balance] .tr-help").inner_text()
+    assert "uniform over labelled pixels" in help_text
+    group.locator("input[name=class_balance]").fill("0.5")
+    dialog.locator(".tr-close").click()
+
+    # Another run holds the device, so this one is watched from before it prepares.
+    body = {"slides": [slide_id], "classes": class_ids, "settings": {**TINY, "iterations": 5000}}
+    blocker = server.post("/api/training", json=body).json()["run_id"]
+    page.evaluate(
+        """() => {
+            const speed = document.querySelector('#training-panel .tr-speed');
+            window.__speedTexts = [];
+            new MutationObserver(() => window.__speedTexts.push(speed.textContent))
+                .observe(speed, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    panel.locator(".tr-train").click()
+    wait_panel(page, "p.dataset.state === 'queued'")
+    server.post(f"/api/training/{blocker}/stop")
+    wait_panel(page, "p.dataset.state === 'completed'")
+    texts = page.evaluate("() => window.__speedTexts")
+    preparing = [t for t in texts if t.startswith(("Preparing", "Reading", "Building"))]
+    assert preparing, f"no preparation shown: {texts}"
+    assert any(t.startswith("Preparing labels… ") and t.endswith("/1") for t in preparing)
+    trained = [t for t in texts if "prepared in" in t]
+    assert trained and texts.index(trained[0]) > texts.index(preparing[-1])
+    run = next(r for r in server.get("/api/training").json() if r["id"] != blocker)
+    assert run["settings"]["class_balance"] == 0.5 and run["prepare_s"] > 0
+    assert f"prepared in {run['prepare_s']:.1f} s" in texts[-1]

@@ -2,7 +2,16 @@
 
 import type { LabelClass } from "../core/app";
 import { h, select } from "./dom";
-import { advancedFields, choiceLabel, fieldLabel, parseValue, setPath } from "./settings";
+import {
+  advancedFields,
+  choiceLabel,
+  FIELD_HELP,
+  fieldGroup,
+  fieldLabel,
+  GROUP_HELP,
+  parseValue,
+  setPath,
+} from "./settings";
 import type { SettingValue, Settings, TrainingOptions } from "./types";
 
 interface Field {
@@ -45,11 +54,12 @@ export class AdvancedDialog {
     const groups = new Map<string, HTMLElement>();
     for (const [path, like] of advancedFields(options.defaults)) {
       if (path === "class_weights" || path.startsWith("class_weights.")) continue;
-      const group = path.includes(".") ? path.split(".")[0] : "";
+      const group = fieldGroup(path);
       let parent: HTMLElement = body;
       if (group) {
         if (!groups.has(group)) {
-          const set = h("fieldset", { class: "tr-group" }, h("legend", {}, fieldLabel(group)));
+          const set = h("fieldset", { class: "tr-group", "data-group": group }, h("legend", {}, fieldLabel(group)));
+          if (GROUP_HELP[group]) set.append(h("p", { class: "tr-help" }, GROUP_HELP[group]));
           groups.set(group, set);
           body.append(set);
         }
@@ -105,6 +115,7 @@ export class AdvancedDialog {
       control,
       error,
     );
+    if (FIELD_HELP[key]) row.append(h("small", { class: "tr-help" }, FIELD_HELP[key]));
     this.fields.push({ path, like, control, error, row });
     return row;
   }

@@ -57,3 +57,22 @@ export function formatMetric(metric: "loss" | "error_rate", value: number | null
 export function formatDuration(seconds: number | null | undefined): string {
   return formatEta(seconds);
 }
+
+const PREPARE_WORDS: Record<string, string> = {
+  labels: "Preparing labels…",
+  regions: "Reading labelled regions…",
+  model: "Building the model…",
+};
+
+/** "Preparing labels… 3/7", "Reading labelled regions… 12/40", "Building the model…". */
+export function formatPreparing(progress: { step: string; done: number; total: number } | null | undefined): string {
+  if (!progress) return "Preparing…";
+  const words = PREPARE_WORDS[progress.step] ?? "Preparing…";
+  return progress.step === "model" || !(progress.total > 0) ? words : `${words} ${progress.done}/${progress.total}`;
+}
+
+/** Seconds with one decimal below a minute ("1.4 s"), else as `formatDuration`. */
+export function formatSeconds(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "—";
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : formatDuration(seconds);
+}

@@ -12,7 +12,7 @@ import type { ChartView, Metric } from "./chartdata";
 import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls";
 import { h, select } from "./dom";
 import { BasicForm } from "./form";
-import { formatEta, formatMetric, formatSpeed } from "./format";
+import { formatEta, formatMetric, formatPreparing, formatSeconds, formatSpeed } from "./format";
 import { finalElement, validationTables, weightsText } from "./figures";
 import { mergePoints } from "./history";
 import { LivePreview } from "./preview";
@@ -20,7 +20,16 @@ import { normaliseFieldName } from "./settings";
 import { TargetPicker } from "./targets";
 import { tensorBoardControl } from "./tensorboard";
 import "./training.css";
-import type { HistoryPoint, IterationEvent, JobError, Run, RunState, StateEvent, TrainingOptions } from "./types";
+import type {
+  HistoryPoint,
+  IterationEvent,
+  JobError,
+  ProgressEvent,
+  Run,
+  RunState,
+  StateEvent,
+  TrainingOptions,
+} from "./types";
 import { RunWatcher } from "./watch";
 
 type Action = "pause" | "resume" | "stop" | "continue";
@@ -116,11 +125,16 @@ class TrainingPanel {
           weights_from_iteration: e.weights_from_iteration,
           warnings: e.warnings,
           class_info: e.class_info,
+          phase: e.phase ?? null,
+          progress: e.progress ?? null,
+          prepare_s: e.prepare_s,
+          duration_s: e.duration_s,
         });
         this.drawChart();
       },
       iteration: (e) => this.onIteration(e),
       state: (e) => this.onState(e),
+      progress: (e) => this.onProgress(e),
       error: (e) => this.showJobError(e),
     });
     this.preview = new LivePreview(
@@ -263,8 +277,22 @@ class TrainingPanel {
     this.points = merged.points;
     if (merged.gap) this.watcher.rejoin();
     const state: RunState | undefined = this.run?.state === "queued" ? "running" : undefined;
-    this.applyRun({ iteration: e.iteration, it_per_s: e.it_per_s, eta_s: e.eta_s, state, final: e.final });
+    this.applyRun({
+      iteration: e.iteration,
+      it_per_s: e.it_per_s,
+      eta_s: e.eta_s,
+      state,
+      final: e.final,
+      phase: "training",
+      progress: null,
+    });
     this.drawChart();
+  }
+
+  /** The run's preparation goes on: "Preparing labels… 3/7". */
+  private onProgress(e: ProgressEvent): void {
+    if (this.run?.phase === "training") return; // a late event after the first iteration
+    this.applyRun({ phase: e.phase, progress: { step: e.step, done: e.done, total: e.total } });
   }
 
   private onState(e: StateEvent): void {
@@ -278,6 +306,11 @@ class TrainingPanel {
       validation: e.validation,
       weights_from_iteration: e.weights_from_iteration,
       warnings: e.warnings,
+      iterations: e.iterations,
+      phase: e.phase ?? null,
+      progress: e.progress ?? null,
+      prepare_s: e.prepare_s,
+      duration_s: e.duration_s,
     });
     if (e.app_id && (e.state === "stopped" || e.state === "completed")) {
       this.app.bus.emit("apps:changed", { appId: e.app_id });
@@ -322,6 +355,7 @@ class TrainingPanel {
     this.badge.textContent = stateLabel(state);
     this.badge.dataset.state = state ?? "idle";
     this.root.dataset.state = state ?? "idle";
+    this.root.dataset.phase = run?.phase ?? "";
     this.root.dataset.iteration = String(run?.iteration ?? 0);
     this.chartBox.hidden = !run;
     this.form.setDisabled(isActive(state));
@@ -335,9 +369,16 @@ class TrainingPanel {
       if (run.final) this.current.append(" · ", finalElement(run.final, done ? "final " : "", "tr-final"));
     } else this.current.replaceChildren();
     this.speed.hidden = state !== "running";
-    this.speed.textContent = run ? `${formatSpeed(run.it_per_s)} · ETA ${formatEta(run.eta_s)}` : "";
+    this.speed.textContent = run ? this.speedText(run) : "";
     this.showWarnings(run?.warnings ?? []);
     this.showOutcome(run);
+  }
+
+  /** "Preparing labels… 3/7" while preparing; then speed, ETA and how long preparing took. */
+  private speedText(run: Run): string {
+    if (run.phase === "preparing") return formatPreparing(run.progress);
+    const prepared = run.prepare_s ? ` · prepared in ${formatSeconds(run.prepare_s)}` : "";
+    return `${formatSpeed(run.it_per_s)} · ETA ${formatEta(run.eta_s)}${prepared}`;
   }
 
   private showWarnings(warnings: string[]): void {

@@ -39,6 +39,9 @@ const LABELS: Record<string, string> = {
   color_jitter: "Colour jitter",
   stain_jitter: "H&E stain jitter",
   blur: "Blur",
+  sampling: "Input and sampling",
+  class_balance: "Class balance of patch centres",
+  label_passes: "Passes over the labelled area",
   val_fraction: "Validation hold-out (fraction)",
   validation_fraction: "Validation hold-out (fraction)",
   val_interval: "Validate every (iterations)",
@@ -52,6 +55,35 @@ const LABELS: Record<string, string> = {
   checkpoint_interval: "Checkpoint every (iterations)",
   tensorboard_image_interval: "TensorBoard images every (iterations)",
 };
+
+/** Flat settings shown together in a group of the Advanced dialog (key → group). */
+const FIELD_GROUPS: Record<string, string> = {
+  class_balance: "sampling",
+  label_passes: "sampling",
+};
+
+/** What a group is for, shown under its title. */
+export const GROUP_HELP: Record<string, string> = {
+  sampling: "How training patches are drawn from the labels, and how many.",
+};
+
+/** Help shown under a field in the Advanced dialog. */
+export const FIELD_HELP: Record<string, string> = {
+  class_balance:
+    "1: every class is the centre of a patch equally often, so rare classes are seen as often as common ones. " +
+    "0: classes are drawn as often as they are labelled (uniform over labelled pixels). " +
+    "In between: a class is drawn in proportion to its labelled pixels ^ (1 − balance).",
+  label_passes:
+    "0: train for the Iterations set above. Above 0: once the labels are read, the run trains until its patches " +
+    "add up to this many times the labelled area (iterations = passes × labelled pixels ÷ (batch size × patch size²)), " +
+    "at most Iterations.",
+};
+
+/** The group a settings path belongs to in the Advanced dialog ("" for none). */
+export function fieldGroup(path: string): string {
+  if (path.includes(".")) return path.split(".")[0];
+  return FIELD_GROUPS[path] ?? "";
+}
 
 /** A readable label for a settings path such as "augmentation.flips". */
 export function fieldLabel(path: string): string {

@@ -66,6 +66,19 @@ export interface RunOutcome {
   warnings?: string[];
 }
 
+/** A running run first prepares, then trains. */
+export type RunPhase = "preparing" | "training";
+
+/**
+ * How far a run's preparation is: `labels` (slides whose label pieces are merged), `regions`
+ * (labelled regions read and rasterised), `model` (built); `done` of `total`.
+ */
+export interface PrepareProgress {
+  step: "labels" | "regions" | "model" | string;
+  done: number;
+  total: number;
+}
+
 export interface JobError {
   message: string;
   hint?: string | null;
@@ -85,6 +98,14 @@ export interface Run extends RunOutcome {
   error?: JobError | null;
   it_per_s?: number | null;
   eta_s?: number | null;
+  /** Seconds the run has run, preparation included. */
+  duration_s?: number;
+  /** Seconds spent preparing (merging labels, reading regions, building the model). */
+  prepare_s?: number;
+  /** While running or paused: preparing or training (null otherwise). */
+  phase?: RunPhase | null;
+  /** The preparation's progress while `phase` is "preparing". */
+  progress?: PrepareProgress | null;
   created?: string | number;
   class_info?: { index: number; id: number | null; name: string; color: string }[];
 }
@@ -116,6 +137,10 @@ export interface TrainingOptions {
 export interface HistoryEvent extends RunOutcome {
   run_id: string;
   state: RunState;
+  phase?: RunPhase | null;
+  progress?: PrepareProgress | null;
+  prepare_s?: number;
+  duration_s?: number;
   settings?: Settings;
   history: HistoryPoint[];
   iteration: number;
@@ -139,8 +164,20 @@ export interface StateEvent extends RunOutcome {
   run_id: string;
   state: RunState;
   iteration?: number;
+  iterations?: number;
   app_id?: string | null;
   error?: JobError | null;
+  duration_s?: number;
+  prepare_s?: number;
+  phase?: RunPhase | null;
+  progress?: PrepareProgress | null;
+}
+
+/** `training:progress`: the preparation of a run, a few times a second while it lasts. */
+export interface ProgressEvent extends PrepareProgress {
+  run_id: string;
+  phase: RunPhase | null;
+  elapsed_s: number;
 }
 
 export interface JobErrorEvent extends JobError {

@@ -1,12 +1,13 @@
 // Following one run over Socket.IO: history on join, then live iterations and states.
 
 import type { Socket } from "socket.io-client";
-import type { HistoryEvent, IterationEvent, JobErrorEvent, StateEvent } from "./types";
+import type { HistoryEvent, IterationEvent, JobErrorEvent, ProgressEvent, StateEvent } from "./types";
 
 export interface RunHandlers {
   history(event: HistoryEvent): void;
   iteration(event: IterationEvent): void;
   state(event: StateEvent): void;
+  progress(event: ProgressEvent): void;
   error(event: JobErrorEvent): void;
 }
 
@@ -23,6 +24,7 @@ export class RunWatcher {
     socket.on("training:history", (e: HistoryEvent) => mine(e.run_id) && handlers.history(e));
     socket.on("training:iteration", (e: IterationEvent) => mine(e.run_id) && handlers.iteration(e));
     socket.on("training:state", (e: StateEvent) => mine(e.run_id) && handlers.state(e));
+    socket.on("training:progress", (e: ProgressEvent) => mine(e.run_id) && handlers.progress(e));
     socket.on("job:error", (e: JobErrorEvent) => mine(e.run_id) && handlers.error(e));
   }
 
