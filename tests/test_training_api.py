@@ -18,50 +18,28 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from server.apps import load_app_config, load_app_model
 from server.training.augment import normalize, to_float
 from server.training.sampler import read_rgb
-from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess
+from tests.helpers import DEMO_SLIDE
 from tests.test_openapi import check
-from tests.training_support import THUMB_DOWNSAMPLE, seed_labels, truth_masks
+from tests.training_support import (
+    THUMB_DOWNSAMPLE,
+    labelled_server,
+    start_run,
+    truth_masks,
+    wait_for,
+)
 
-# Small and fast on a busy 2-core CPU; the demo slide at 4 µm/px is 277 × 371 pixels.
-TINY = {"mpp": 4.0, "patch_size": 64, "batch_size": 4, "learning_rate": 0.001, "seed": 1}
 ERROR_BOUND = 0.05  # the finished app misclassifies under 5 % of the labelled pixels
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("training-data")
-    ids = seed_labels(data)
-    srv = ServerProcess([DEMO_DIR], data).start()
-    srv.ids = ids
+    srv = labelled_server(tmp_path_factory.mktemp("training-data"))
     yield srv
     srv.stop()
 
 
-def start_run(server, **settings) -> str:
-    body = {
-        "slides": [server.ids["slide_id"]],
-        "classes": [server.ids["background"], server.ids["tissue"]],
-        "settings": {**TINY, **settings},
-    }
-    response = server.post("/api/training", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["run_id"]
-
-
 def run_info(server, run_id: str) -> dict:
     return server.get(f"/api/training/{run_id}").json()
-
-
-def wait_for(server, run_id: str, check, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = run_info(server, run_id)
-        if check(run):
-            return run
-        if run["state"] == "failed":
-            raise AssertionError(f"run failed: {run['error']}\n{server.log()[-3000:]}")
-        time.sleep(0.2)
-    raise AssertionError(f"timed out; last: {run['state']} at {run['iteration']}")
 
 
 def control(server, run_id: str, action: str, **body) -> dict:

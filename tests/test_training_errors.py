@@ -10,8 +10,8 @@ from shapely.geometry import LineString, box, mapping
 
 from server.training.models import build_model
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess, slide_id_by_name
-from tests.test_training_api import TINY, Watcher, run_info, wait_for
-from tests.training_support import tissue_and_background
+from tests.test_training_api import Watcher, run_info
+from tests.training_support import TINY, tissue_and_background, wait_for
 
 BACKGROUND = {"name": "Background", "color": [240, 240, 240]}
 TISSUE = {"name": "Tissue", "color": [192, 48, 122]}

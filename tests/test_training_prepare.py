@@ -33,8 +33,14 @@ from server.training.sampler import (
     polygon_mask,
     rasterize,
 )
-from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess
-from tests.training_support import seed_labels, tissue_and_background
+from tests.helpers import DEMO_SLIDE
+from tests.training_support import (
+    TINY,
+    labelled_server,
+    start_run,
+    tissue_and_background,
+    wait_for,
+)
 
 DEMO_MPP = 0.499
 
@@ -227,40 +233,12 @@ def test_sampling_settings_are_validated_and_set_iterations_from_the_area():
 
 # ---- the preparing phase of a real run -------------------------------------------------------
 
-TINY = {"mpp": 4.0, "patch_size": 64, "batch_size": 4, "learning_rate": 0.001, "seed": 1}
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("prepare-server")
-    ids = seed_labels(data)
-    srv = ServerProcess([DEMO_DIR], data).start()
-    srv.ids = ids
+    srv = labelled_server(tmp_path_factory.mktemp("prepare-server"))
     yield srv
     srv.stop()
-
-
-def start_run(server, **settings) -> str:
-    body = {
-        "slides": [server.ids["slide_id"]],
-        "classes": [server.ids["background"], server.ids["tissue"]],
-        "settings": {**TINY, **settings},
-    }
-    response = server.post("/api/training", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["run_id"]
-
-
-def wait_for(server, run_id: str, check, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = server.get(f"/api/training/{run_id}").json()
-        if check(run):
-            return run
-        if run["state"] == "failed":
-            raise AssertionError(f"run failed: {run['error']}\n{server.log()[-3000:]}")
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; last: {run['state']} at {run['iteration']}")
 
 
 class Recorder:

@@ -12,8 +12,8 @@ import torch
 
 from tests.helpers import DEMO_DIR, REPO, ServerProcess, free_port
 from tests.test_tensorboard import processes_mentioning
-from tests.test_training_api import control, run_info, start_run, wait_for
-from tests.training_support import seed_labels
+from tests.test_training_api import control, run_info
+from tests.training_support import seed_labels, start_run, wait_for
 
 
 def optimizer_steps(server, run_id: str) -> set[int]:

@@ -6,6 +6,7 @@ keeps only blocks well inside its region, so the labels are true to the pixels.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from tests.helpers import DEMO_SLIDE
+from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess
 
+# Small and fast on a busy 2-core CPU; the demo slide at 4 µm/px is 277 × 371 pixels.
+TINY = {"mpp": 4.0, "patch_size": 64, "batch_size": 4, "learning_rate": 0.001, "seed": 1}
 THUMB_DOWNSAMPLE = 8
 BLOCK = 4  # thumbnail pixels per label block
 
@@ -80,3 +83,36 @@ def seed_labels(data_dir: Path, slide_name: str = DEMO_SLIDE.name) -> dict:
     finally:
         store.close()
     return {"slide_id": sid, "background": bg["id"], "tissue": ts["id"]}
+
+
+def labelled_server(data_dir: Path) -> ServerProcess:
+    """A started demo server whose slide is labelled by `seed_labels`; its ids in `.ids`."""
+    ids = seed_labels(data_dir)
+    server = ServerProcess([DEMO_DIR], data_dir).start()
+    server.ids = ids
+    return server
+
+
+def start_run(server: ServerProcess, **settings) -> str:
+    """Start a TINY run (with `settings` on top) on a `labelled_server`; its id."""
+    body = {
+        "slides": [server.ids["slide_id"]],
+        "classes": [server.ids["background"], server.ids["tissue"]],
+        "settings": {**TINY, **settings},
+    }
+    response = server.post("/api/training", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["run_id"]
+
+
+def wait_for(server: ServerProcess, run_id: str, check, timeout: float = 240) -> dict:
+    """Poll the run until `check(run)` holds; AssertionError when it fails or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = server.get(f"/api/training/{run_id}").json()
+        if check(run):
+            return run
+        if run["state"] == "failed":
+            raise AssertionError(f"run failed: {run['error']}\n{server.log()[-3000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out; last: {run['state']} at {run['iteration']}")
