@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,13 @@ def app_config(mpp: float = APP_MPP, name: str = "Test app") -> dict:
 def make_app(data_dir: Path, mpp: float = APP_MPP, name: str = "Test app") -> str:
     """Save the fitted test app into a data folder; returns its id."""
     return save_app(Path(data_dir), app_config(mpp, name), fitted_state())
+
+
+def wait_for_result(server, rid: str, timeout: float = 240) -> dict:
+    """Poll a result until it is no longer queued or running; it must have completed."""
+    deadline = time.monotonic() + timeout
+    while (result := server.get(f"/api/results/{rid}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"result {rid} still {result['state']}"
+        time.sleep(0.2)
+    assert result["state"] == "completed", result
+    return result

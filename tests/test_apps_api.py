@@ -4,13 +4,12 @@ an imported app applies exactly like the original."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import pytest
 
 from tests.helpers import DEMO_DIR, ServerProcess, slide_id_by_name
-from tests.inference_support import CLASSES, make_app
+from tests.inference_support import CLASSES, make_app, wait_for_result
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +27,7 @@ def _apply(server: ServerProcess, app_id: str) -> dict:
     response = server.post("/api/inference", json=body)
     assert response.status_code == 201, response.text
     rid = response.json()["result_id"]
-    deadline = time.monotonic() + 240
-    while server.get(f"/api/results/{rid}").json()["state"] in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert server.get(f"/api/results/{rid}").json()["state"] == "completed"
+    wait_for_result(server, rid)
     return {
         "stats": server.get(f"/api/results/{rid}/stats?threshold=0.5").json(),
         "tile": server.get(f"/results/{rid}_files/12/3_4.png?threshold=0.5").content,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import time
 import zipfile
 
 import pytest
@@ -19,7 +18,7 @@ from werkzeug.http import parse_options_header
 
 from server.downloads import ascii_filename, clean_filename, content_disposition
 from tests.helpers import DEMO_SLIDE, ServerProcess, slide_id_by_name
-from tests.inference_support import make_app
+from tests.inference_support import make_app, wait_for_result
 
 SLIDE = 'ünï 日本 "q".svs'
 STEM = 'ünï 日本 "q"'
@@ -102,11 +101,7 @@ def test_result_exports_keep_the_slide_and_app_names(env):
     response = server.post("/api/inference", json=body)
     assert response.status_code == 201, response.text
     rid = response.json()["result_id"]
-    deadline = time.monotonic() + 240
-    while server.get(f"/api/results/{rid}").json()["state"] in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert server.get(f"/api/results/{rid}").json()["state"] == "completed"
+    wait_for_result(server, rid)
     expected = "ünï_日本_q_Haut_ünï_日本_q_t50"
     for kind, ext in (("geojson", "geojson"), ("csv", "csv"), ("tiff", "tif")):
         exported = server.get(f"/api/results/{rid}/export.{kind}?threshold=0.5")
