@@ -269,6 +269,19 @@ def loss_text(value: float) -> str:
     return f"{value:#.4g}" if value >= 0.001 else f"{value:.2e}".replace("e-0", "e-")
 
 
+def tiny_run_in_panel(page, iterations: int):
+    """The training panel, once both labelled classes are chosen, filled with a TINY run."""
+    panel = page.locator("#training-panel")
+    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
+        timeout=TIMEOUT_MS,
+    )
+    for name, value in {**TINY, "iterations": iterations}.items():
+        panel.locator(f"input[name={name}]").fill(str(value))
+    return panel
+
+
 def test_heading_app_card_and_chart_state_one_final_value_and_validate_by_default(
     page, server_factory
 ):
@@ -278,14 +291,7 @@ def test_heading_app_card_and_chart_state_one_final_value_and_validate_by_defaul
     label_demo_slide(server)
     open_app(page, server)
     open_slide(page)
-    panel = page.locator("#training-panel")
-    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
-        timeout=TIMEOUT_MS,
-    )
-    for name, value in {**TINY, "iterations": 60}.items():
-        panel.locator(f"input[name={name}]").fill(str(value))
+    panel = tiny_run_in_panel(page, 60)
     # The advanced settings are left at their defaults: a hold-out, the best weights kept.
     panel.locator(".tr-advanced").click()
     dialog = page.locator("dialog.tr-dialog")
@@ -370,14 +376,7 @@ def test_preparation_is_shown_and_sampling_is_an_advanced_group(page, server_fac
     slide_id, class_ids = label_demo_slide(server)
     open_app(page, server)
     open_slide(page)
-    panel = page.locator("#training-panel")
-    panel.locator(".tr-train").wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "() => document.querySelectorAll('#training-panel .tr-classes input:checked').length === 2",
-        timeout=TIMEOUT_MS,
-    )
-    for name, value in {**TINY, "iterations": 8}.items():
-        panel.locator(f"input[name={name}]").fill(str(value))
+    panel = tiny_run_in_panel(page, 8)
     panel.locator(".tr-advanced").click()
     dialog = page.locator("dialog.tr-dialog")
     group = dialog.locator("fieldset[data-group=sampling]")
