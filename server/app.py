@@ -8,24 +8,34 @@ from pathlib import Path
 from flask import Flask, send_from_directory
 from flask_socketio import SocketIO
 
-from server.api import annotations, apps, classes, openapi, results, slides, training
+from server.annotations import classes
+from server.annotations.service import AnnotationService
+from server.api import annotations, apps, openapi, results, slides, training
+from server.api import classes as class_api
 from server.config import Config
 from server.context import Context
+from server.device import select_device
 from server.errors import SafeJSONProvider, SocketJSON, install_error_handlers, not_found
-from server.events import install_events
+from server.events import Watchers, install_events
+from server.inference.jobs import InferenceJobs
+from server.inference.results import ResultTable
+from server.inference.viewing import ResultViewer
 from server.jobs import DeviceQueue
 from server.security import AccessGuard, OriginPolicy
-from server.slides.cache import ByteLRU
+from server.slides.cache import LRU
 from server.slides.fastpath import TileFastPath
 from server.slides.handles import SlideHandles
 from server.slides.library import SlideLibrary
 from server.slides.tiles import TileService
 from server.store import Store
+from server.training.runs import RunService
+from server.training.tensorboard import EmbeddedTensorBoard
+from server.training.worker import configure_threads
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-BLUEPRINTS = (slides, classes, annotations, training, apps, results, openapi)
+BLUEPRINTS = (slides, class_api, annotations, training, apps, results, openapi)
 
 
 def create_app(config: Config) -> tuple[Flask, SocketIO]:
@@ -52,22 +62,37 @@ def create_app(config: Config) -> tuple[Flask, SocketIO]:
         store=Store(config.data_dir / "slidelab.sqlite3"),
         library=library,
         tiles=TileService(
-            SlideHandles(config.open_slides), ByteLRU(config.tile_cache_bytes), config.jpeg_quality
+            SlideHandles(config.open_slides), LRU(config.tile_cache_bytes), config.jpeg_quality
         ),
         socketio=socketio,
         device_queue=DeviceQueue(),
     )
     app.extensions["slidelab"] = ctx
     install_error_handlers(app)
+    watchers = _build_services(ctx)
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
-        init = getattr(module, "init", None)
-        if init is not None:
-            init(ctx)
-    install_events(socketio, ctx)
+    install_events(socketio, ctx, watchers)
     _serve_frontend(app)
     app.wsgi_app = AccessGuard(TileFastPath(app.wsgi_app, ctx), config)
     return app, socketio
+
+
+def _build_services(ctx: Context) -> Watchers:
+    """The domain services, as fields of the context; answers what `watch` keys mean."""
+    classes.ensure_schema(ctx.store)
+    ctx.annotations = AnnotationService(ctx)
+    device = select_device(ctx.config.device)
+    ctx.training = RunService(ctx, device, configure_threads(device))
+    ctx.training.recover()  # runs a dead server left active are interrupted
+    ctx.tensorboard = EmbeddedTensorBoard(ctx.training.runs_dir)
+    ctx.results = ResultViewer(ctx.config.data_dir, ResultTable(ctx.store))
+    ctx.inference = InferenceJobs(ctx, ctx.results)
+    return {
+        "slide_id": ("slide", ctx.annotations.replay),
+        "run_id": ("run", ctx.training.replay),
+        "result_id": ("result", ctx.inference.replay),
+    }
 
 
 def _serve_frontend(app: Flask) -> None:

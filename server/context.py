@@ -10,16 +10,22 @@ from flask import current_app
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
 
+    from server.annotations.service import AnnotationService
     from server.config import Config
+    from server.inference.jobs import InferenceJobs
+    from server.inference.viewing import ResultViewer
     from server.jobs import DeviceQueue
     from server.slides.library import SlideLibrary
     from server.slides.tiles import TileService
     from server.store import Store
+    from server.training.runs import RunService
+    from server.training.tensorboard import EmbeddedTensorBoard
 
 
 @dataclass
 class Context:
-    """Shared services. Domain packages attach theirs in their blueprint's `init`."""
+    """Shared services: the core ones given, the domains' built by create_app after them
+    (each domain service takes the Context, so they are set once it exists)."""
 
     config: Config
     store: Store
@@ -27,7 +33,11 @@ class Context:
     tiles: TileService
     socketio: SocketIO
     device_queue: DeviceQueue
-    services: dict[str, Any] = field(default_factory=dict)
+    annotations: AnnotationService = field(init=False)
+    training: RunService = field(init=False)
+    tensorboard: EmbeddedTensorBoard = field(init=False)
+    inference: InferenceJobs = field(init=False)
+    results: ResultViewer = field(init=False)
 
     def emit(self, event: str, payload: Any, room: str | None = None) -> None:
         """Send a Socket.IO event to a room (or everyone) from any greenlet."""

@@ -1,7 +1,7 @@
 """Socket.IO: authenticated connect, rooms joined with `watch`, history replay on join.
 
-Domains register what a `watch` payload key means, e.g. `register_watch("run_id", fn)`:
-the client joins room `run:<id>` and `fn(ctx, sid, id)` sends it the history so far.
+create_app says what each `watch` payload key means, e.g. "run_id" → ("run", replay):
+the client joins room `run:<id>` and `replay(ctx, sid, id)` sends it the history so far.
 """
 
 from __future__ import annotations
@@ -21,14 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 64
 WatchHandler = Callable[[Context, str, str], None]
-
-# payload key -> (room prefix, replay handler)
-_WATCHERS: dict[str, tuple[str, WatchHandler | None]] = {}
-
-
-def register_watch(key: str, prefix: str, replay: WatchHandler | None = None) -> None:
-    """Let clients `watch {key: id}` to join room `<prefix>:<id>` and get `replay` first."""
-    _WATCHERS[key] = (prefix, replay)
+Watchers = dict[str, tuple[str, WatchHandler]]  # payload key -> (room prefix, replay)
 
 
 def room(prefix: str, ident: Any) -> str:
@@ -45,8 +38,8 @@ def _valid_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
 
 
-def install_events(socketio: SocketIO, ctx: Context) -> None:
-    """Connect/watch/unwatch handlers."""
+def install_events(socketio: SocketIO, ctx: Context, watchers: Watchers) -> None:
+    """Connect/watch/unwatch handlers; `watch {key: id}` joins the rooms `watchers` name."""
 
     cookie = cookie_name(ctx.config.port)
 
@@ -65,21 +58,20 @@ def install_events(socketio: SocketIO, ctx: Context) -> None:
             return {"error": "watch expects an object such as {run_id: ...}"}
         joined = []
         for key, value in data.items():
-            if key not in _WATCHERS or value is None:
+            if key not in watchers or value is None:
                 continue
             if not _valid_id(value):
                 return {"error": f"{key} must be an id (a string or integer)"}
-            prefix, replay = _WATCHERS[key]
+            prefix, replay = watchers[key]
             join_room(room(prefix, value))
             joined.append(room(prefix, value))
-            if replay:
-                replay(ctx, request.sid, str(value))
+            replay(ctx, request.sid, str(value))
         return {"joined": joined}
 
     @socketio.on("unwatch")
     def _unwatch(data=None):
         if isinstance(data, dict):
             for key, value in data.items():
-                if key in _WATCHERS and _valid_id(value):
-                    leave_room(room(_WATCHERS[key][0], value))
+                if key in watchers and _valid_id(value):
+                    leave_room(room(watchers[key][0], value))
         return {"ok": True}

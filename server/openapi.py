@@ -26,7 +26,7 @@ from server.api.results import MODES
 from server.apps import APP_FILE_SUFFIX
 from server.config import Config
 from server.inference.regions import KINDS
-from server.inference.service import EXPORTS
+from server.inference.viewing import EXPORTS
 from server.training import settings as training_settings
 from server.training.runs import (
     ACTIVE,

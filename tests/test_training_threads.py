@@ -9,9 +9,14 @@ import threading
 import pytest
 import torch
 
-from server.api.training import configure_threads
 from server.training import worker
-from server.training.worker import TRAINING_THREAD, CoreGovernor, CpuSample, cpu_sample
+from server.training.worker import (
+    TRAINING_THREAD,
+    CoreGovernor,
+    CpuSample,
+    configure_threads,
+    cpu_sample,
+)
 
 
 class Scripted(CoreGovernor):

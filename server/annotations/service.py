@@ -69,7 +69,7 @@ def ensure_schema(store) -> None:
 
 
 class AnnotationService:
-    """Annotation changes of all slides; registered as ctx.services["annotations"]."""
+    """Annotation changes of all slides; ctx.annotations."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

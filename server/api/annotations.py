@@ -16,10 +16,9 @@ from server.annotations.edits import parse_client_id
 from server.annotations.masks import encode_png, encode_tiff
 from server.annotations.service import AnnotationService
 from server.api.slides import readable_slide
-from server.context import Context, current_context
+from server.context import current_context
 from server.downloads import attachment
 from server.errors import ApiError
-from server.events import register_watch
 from server.jobs import compute
 from server.slides.library import SlideEntry
 from server.store import fits_integer
@@ -29,15 +28,8 @@ bp = Blueprint("annotations", __name__)
 IMPORT_CLASSES_HINT = "Delete unused classes, or import a file that names fewer classes."
 
 
-def init(ctx: Context) -> None:
-    """Create the tables, register the service and the `watch {slide_id}` room."""
-    service = AnnotationService(ctx)
-    ctx.services["annotations"] = service
-    register_watch("slide_id", "slide", service.replay)
-
-
 def _service() -> AnnotationService:
-    return current_context().services["annotations"]
+    return current_context().annotations
 
 
 def _json_text(text: str) -> Response:

@@ -8,15 +8,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from server.annotations import classes
-from server.context import Context, current_context
+from server.context import current_context
 from server.errors import ApiError, not_found
 
 bp = Blueprint("classes", __name__)
-
-
-def init(ctx: Context) -> None:
-    """Create the classes table at start-up."""
-    classes.ensure_schema(ctx.store)
 
 
 def _body() -> dict:
@@ -83,5 +78,5 @@ def delete_class(class_id: int):
     ctx = current_context()
     if classes.get_class(ctx.store, class_id) is None:
         raise not_found("Class")
-    ctx.services["annotations"].delete_class(class_id)
+    ctx.annotations.delete_class(class_id)
     return jsonify({"deleted": class_id})

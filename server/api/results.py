@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from server.context import Context, current_context
+from server.context import current_context
 from server.downloads import attachment
 from server.errors import ApiError
-from server.events import register_watch
-from server.inference.service import InferenceService
+from server.inference.jobs import InferenceJobs
 from server.inference.thresholds import parse_threshold
+from server.inference.viewing import ResultViewer
 
 bp = Blueprint("results", __name__)
 
@@ -23,15 +23,12 @@ MODES = ("classes", "heatmap")
 MAX_SLIDES_PER_REQUEST = 1000  # slides one apply request may queue
 
 
-def init(ctx: Context) -> None:
-    """Register the inference service and the `watch {result_id}` room."""
-    service = InferenceService(ctx)
-    ctx.services["inference"] = service
-    register_watch("result_id", "result", service.replay)
+def _jobs() -> InferenceJobs:
+    return current_context().inference
 
 
-def _service() -> InferenceService:
-    return current_context().services["inference"]
+def _viewer() -> ResultViewer:
+    return current_context().results
 
 
 def _body() -> dict:
@@ -52,7 +49,7 @@ def _threshold() -> float:
 def start_inference():
     """Queue one slide (`slide_id`) or several (`slide_ids`) → 201 {result_id(s)}."""
     body = _body()
-    service = _service()
+    service = _jobs()
     region = body.get("region")
     if "slide_ids" in body:
         slide_ids = body["slide_ids"]
@@ -65,7 +62,7 @@ def start_inference():
                 "Apply the app to the slides in several requests.",
             )
         for slide_id in slide_ids:  # check all before queueing any
-            service._slide(slide_id)
+            service.check_slide(slide_id)
         ids = [service.submit(body.get("app_id"), s, region) for s in slide_ids]
         return jsonify({"result_ids": ids}), 201
     return jsonify(
@@ -77,14 +74,14 @@ def start_inference():
 def start_preview():
     """Run a training run's current weights on a view → {result_id} (re-used per run+slide)."""
     body = _body()
-    rid = _service().preview(body.get("run_id"), body.get("slide_id"), body.get("bbox"))
+    rid = _jobs().preview(body.get("run_id"), body.get("slide_id"), body.get("bbox"))
     return jsonify({"result_id": rid})
 
 
 @bp.get("/api/results")
 def list_results():
     """Results, newest first; `slide_id` filters, `preview=1` includes live previews."""
-    service = _service()
+    service = _jobs()
     rows = service.table.list(request.args.get("slide_id"), request.args.get("preview") == "1")
     return jsonify([service.describe(r) for r in rows])
 
@@ -92,41 +89,41 @@ def list_results():
 @bp.get("/api/results/<rid>")
 def get_result(rid: str):
     """One result."""
-    service = _service()
+    service = _jobs()
     return jsonify(service.describe(service.get(rid)))
 
 
 @bp.post("/api/results/<rid>/cancel")
 def cancel_result(rid: str):
     """Cancel a queued or running result."""
-    service = _service()
+    service = _jobs()
     return jsonify(service.describe(service.cancel(rid)))
 
 
 @bp.delete("/api/results/<rid>")
 def delete_result(rid: str):
     """Delete a result and its files."""
-    _service().delete(rid)
+    _jobs().delete(rid)
     return jsonify({"deleted": rid})
 
 
 @bp.get("/api/results/<rid>/stats")
 def result_stats(rid: str):
     """Areas per class at `threshold`."""
-    return jsonify(_service().stats(rid, _threshold()))
+    return jsonify(_viewer().stats(rid, _threshold()))
 
 
 @bp.get("/api/results/<rid>/export.<kind>")
 def result_export(rid: str, kind: str):
     """GeoJSON, label TIFF or CSV at `threshold`, as an attachment."""
-    path, name, mimetype = _service().export(rid, kind, _threshold())
+    path, name, mimetype = _viewer().export(rid, kind, _threshold())
     return attachment(send_file(path, mimetype=mimetype), name)
 
 
 @bp.get("/results/<rid>.dzi")
 def overlay_dzi(rid: str):
     """The overlay's Deep Zoom descriptor."""
-    return Response(_service().dzi(rid), mimetype="application/xml")
+    return Response(_viewer().dzi(rid), mimetype="application/xml")
 
 
 @bp.get("/results/<rid>_files/<int:level>/<int:col>_<int:row>.png")
@@ -140,7 +137,7 @@ def overlay_tile(rid: str, level: int, col: int, row: int):
         cls = int(request.args.get("class", 0))
     except ValueError as exc:
         raise ApiError(400, "class must be a class index") from exc
-    png, cacheable = _service().tile(rid, level, col, row, threshold, mode, cls)
+    png, cacheable = _viewer().tile(rid, level, col, row, threshold, mode, cls)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=3600" if cacheable else "no-store"
     return response

@@ -2,74 +2,23 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, jsonify, request
 
 from server.annotations import classes as class_store
 from server.annotations import repository
 from server.api.slides import readable_slide
 from server.context import Context, current_context
-from server.device import select_device
 from server.errors import ApiError, not_found
-from server.events import register_watch
 from server.training import settings as training_settings
 from server.training.models import ARCHITECTURES
 from server.training.runs import RunConflict, RunService
 from server.training.tensorboard import PREFIX, EmbeddedTensorBoard
-from server.training.worker import ThreadPlan
 
 bp = Blueprint("training", __name__)
-TRAINING_NICE = 0  # nice value of a training run's threads on a CPU (0: the server's own)
-PREPARE_WORKERS = 4  # threads that read and rasterise labelled regions, at most
-
-
-def init(ctx: Context) -> None:
-    """Pick the device, mark runs a dead server left as interrupted, register `watch`."""
-    device = select_device(ctx.config.device)
-    service = RunService(ctx, device)
-    service.threads = configure_threads(device)
-    service.recover()
-    ctx.services["training"] = service
-    register_watch("run_id", "run", service.replay)
-    ctx.services["tensorboard"] = EmbeddedTensorBoard(service.runs_dir)
-
-
-def configure_threads(device) -> ThreadPlan:
-    """How training uses the CPU (see server/training/worker.py).
-
-    On a CPU torch gets every core while the rest of the server is idle, one fewer while it
-    works, and a run's thread has nice TRAINING_NICE. SLIDELAB_TRAINING_THREADS fixes the
-    count and SLIDELAB_TRAINING_NICE the nice value, for experiments (bench_training.py).
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
-    workers = max(1, min(cores, PREPARE_WORKERS))
-    if device.type != "cpu":
-        return ThreadPlan(workers=workers)
-    import torch
-
-    fixed = _env_int("SLIDELAB_TRAINING_THREADS", 0, 0, 1024)
-    nice = _env_int("SLIDELAB_TRAINING_NICE", TRAINING_NICE, 0, 19)
-    torch.set_num_threads(fixed or cores)
-    return ThreadPlan(fixed or cores, nice, workers, governed=not fixed)
-
-
-def _env_int(name: str, default: int, low: int, high: int) -> int:
-    """An integer environment variable within [low, high]; ValueError names it otherwise."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
-    return value
 
 
 def _service() -> RunService:
-    return current_context().services["training"]
+    return current_context().training
 
 
 def _body() -> dict:
@@ -260,7 +209,7 @@ def _extra_iterations() -> int | None:
 
 
 def _tensorboard() -> EmbeddedTensorBoard:
-    return current_context().services["tensorboard"]
+    return current_context().tensorboard
 
 
 @bp.get("/api/tensorboard")

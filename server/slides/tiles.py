@@ -15,7 +15,7 @@ from PIL import Image
 
 from server.errors import ApiError
 from server.jobs import compute
-from server.slides.cache import ByteLRU
+from server.slides.cache import LRU
 from server.slides.handles import SlideHandles, slide_unavailable
 from server.slides.library import SlideEntry
 
@@ -40,7 +40,7 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
 class TileService:
     """Makes and caches encoded images of slides."""
 
-    def __init__(self, handles: SlideHandles, cache: ByteLRU, quality: int) -> None:
+    def __init__(self, handles: SlideHandles, cache: LRU[bytes], quality: int) -> None:
         self.handles = handles
         self.cache = cache
         self.quality = quality

@@ -47,8 +47,9 @@ from server.events import room
 from server.jobs import Throttle, compute, spawn
 from server.store import from_json, to_json
 from server.training import figures
+from server.training.app_config import Lineage, app_config
 from server.training.errors import TrainingError
-from server.training.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
+from server.training.run_table import RunTable
 from server.training.sampler import SlideSource, iterations_for_passes, load_cache
 from server.training.trainer import Trainer
 from server.training.worker import CoreGovernor, RunThread, ThreadPlan
@@ -64,45 +65,6 @@ PROGRESS_INTERVAL = 0.1  # s between training:progress events at most
 CONTINUABLE = (STOPPED, INTERRUPTED, COMPLETED)
 EVENT_RATE = 10.0  # training:iteration events per second at most
 SPEED_WINDOW = 20  # iterations the it/s figure averages over
-POINT_FIELDS = ("iteration", "loss", "error_rate", "lr", "time", "val_loss", "val_error_rate")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS training_runs (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    slides TEXT NOT NULL,
-    classes TEXT NOT NULL,
-    iteration INTEGER NOT NULL DEFAULT 0,
-    iterations INTEGER NOT NULL,
-    checkpoint_iteration INTEGER NOT NULL DEFAULT 0,
-    app_id TEXT,
-    error TEXT,
-    it_per_s REAL,
-    duration_s REAL NOT NULL DEFAULT 0,
-    prepare_s REAL NOT NULL DEFAULT 0,
-    device TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS training_points (
-    run_id TEXT NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
-    iteration INTEGER NOT NULL,
-    loss REAL NOT NULL,
-    error_rate REAL NOT NULL,
-    lr REAL NOT NULL,
-    time REAL NOT NULL,
-    val_loss REAL,
-    val_error_rate REAL,
-    PRIMARY KEY (run_id, iteration)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS training_reports (
-    run_id TEXT PRIMARY KEY REFERENCES training_runs(id) ON DELETE CASCADE,
-    warnings TEXT,
-    validation TEXT,
-    weights_from_iteration INTEGER
-);
-"""
 
 
 class RunConflict(Exception):
@@ -152,23 +114,14 @@ class LiveRun:
 class RunService:
     """Creates, drives, controls and reports training runs."""
 
-    def __init__(self, ctx: Context, device: torch.device) -> None:
+    def __init__(self, ctx: Context, device: torch.device, threads: ThreadPlan) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self.device = device
+        self.threads = threads
         self.live: dict[str, LiveRun] = {}
-        self.store.ensure_schema("training", SCHEMA)
-        self._migrate()
+        self.table = RunTable(ctx.store)
         repository.ensure_schema(self.store)
-        self.threads = ThreadPlan()  # how runs use the CPU (set by api.training.init)
-
-    def _migrate(self) -> None:
-        """Columns added since a data folder was made."""
-        columns = {r[1] for r in self.store.query("PRAGMA table_info(training_runs)")}
-        if "prepare_s" not in columns:
-            self.store.execute(
-                "ALTER TABLE training_runs ADD COLUMN prepare_s REAL NOT NULL DEFAULT 0"
-            )
 
     # ---- paths and records -------------------------------------------------------------
 
@@ -187,44 +140,24 @@ class RunService:
 
     def recover(self) -> int:
         """At start-up: runs a dead server left active become interrupted; returns how many."""
-        rows = self.store.query(
-            f"SELECT id FROM training_runs WHERE state IN ({','.join('?' * len(ACTIVE))})",
-            ACTIVE,
-        )
-        for row in rows:
-            self._update(row["id"], state=INTERRUPTED)
-        return len(rows)
-
-    def _row(self, run_id: str):
-        row = self.store.query_one("SELECT * FROM training_runs WHERE id = ?", (run_id,))
-        if row is None:
-            raise KeyError(run_id)
-        return row
-
-    def _update(self, run_id: str, **values: Any) -> None:
-        values["updated"] = time.time()
-        cols = ", ".join(f"{k} = ?" for k in values)
-        self.store.execute(
-            f"UPDATE training_runs SET {cols} WHERE id = ?", (*values.values(), run_id)
-        )
+        active = self.table.ids(ACTIVE)
+        for run_id in active:
+            self.table.update(run_id, state=INTERRUPTED)
+        return len(active)
 
     def history(self, run_id: str) -> list[dict]:
-        """Every stored iteration of a run, in order."""
-        rows = self.store.query(
-            "SELECT iteration, loss, error_rate, lr, time, val_loss, val_error_rate"
-            " FROM training_points WHERE run_id = ? ORDER BY iteration",
-            (run_id,),
-        )
-        return [_point(r) for r in rows]
+        """Every iteration of a run so far, in order (stored, then not yet stored)."""
+        live = self.live.get(run_id)
+        return self.table.history(run_id) + (list(live.pending) if live else [])
 
     def describe(self, run_id: str, with_history: bool = True) -> dict:
         """The run as the API shows it (KeyError when unknown)."""
-        row = self._row(run_id)
+        row = self.table.row(run_id)
         live = self.live.get(run_id)
         it_per_s = live.it_per_s if live and live.it_per_s else row["it_per_s"]
         remaining = row["iterations"] - row["iteration"]
         running = row["state"] in ACTIVE
-        history = self.history(run_id) + (list(live.pending) if live else [])
+        history = self.history(run_id)
         body = {
             "id": row["id"],
             "state": row["state"],
@@ -256,10 +189,7 @@ class RunService:
     def _outcome(self, run_id: str, row, history: list[dict]) -> dict:
         """`final`, `validation` (of the weights the app keeps), `weights_from_iteration` and
         `warnings` of a run: from its trainer while it has one, else as last stored."""
-        report = self.store.query_one("SELECT * FROM training_reports WHERE run_id = ?", (run_id,))
-        stored = from_json(report["warnings"]) if report and report["warnings"] else []
-        record = from_json(report["validation"]) if report and report["validation"] else None
-        kept_iteration = report["weights_from_iteration"] if report else None
+        stored, record, kept_iteration = self.table.report(run_id)
         live = self.live.get(run_id)
         trainer = live.trainer if live else None
         if trainer is not None and trainer.iteration > 0:
@@ -282,49 +212,20 @@ class RunService:
             "warnings": warnings,
         }
 
-    def _save_report(self, run_id: str, **values: Any) -> None:
-        """Store some of a run's outcome (warnings, validation record, weights' iteration)."""
-        cols = ", ".join(f"{k} = ?" for k in values)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO training_reports (run_id) VALUES (?) ON CONFLICT DO NOTHING",
-                (run_id,),
-            )
-            conn.execute(
-                f"UPDATE training_reports SET {cols} WHERE run_id = ?",
-                (*values.values(), run_id),
-            )
-
     def list(self) -> list[dict]:
         """Every run, newest first, without history."""
-        rows = self.store.query("SELECT id FROM training_runs ORDER BY created DESC, id DESC")
-        return [self.describe(r["id"], with_history=False) for r in rows]
+        return [self.describe(run_id, with_history=False) for run_id in self.table.ids()]
 
     # ---- creating and controlling ------------------------------------------------------
 
     def create(self, slides: list[dict], classes: list[dict], settings: dict) -> dict:
         """Record a new run and queue it; `slides` [{id, name}], `classes` [{id, name, color}]."""
         run_id = uuid.uuid4().hex[:12]
-        now = time.time()
         indexed = [
             {"index": i, "id": c["id"], "name": c["name"], "color": c["color"]}
             for i, c in enumerate(classes)
         ]
-        self.store.execute(
-            "INSERT INTO training_runs (id, state, settings, slides, classes, iterations,"
-            " device, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                QUEUED,
-                to_json(settings),
-                to_json(slides),
-                to_json(indexed),
-                settings["iterations"],
-                describe(self.device),
-                now,
-                now,
-            ),
-        )
+        self.table.insert(run_id, QUEUED, settings, slides, indexed, describe(self.device))
         self._enqueue(run_id, resume=False)
         return self.describe(run_id, with_history=False)
 
@@ -334,7 +235,7 @@ class RunService:
 
     def pause(self, run_id: str) -> dict:
         """Ask a running run to pause after its current step."""
-        state = self._row(run_id)["state"]
+        state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in (RUNNING, PAUSED) or live is None:
             raise RunConflict(f"Only a running run can be paused (this one is {state})")
@@ -343,7 +244,7 @@ class RunService:
 
     def resume(self, run_id: str) -> dict:
         """Let a paused run go on with the same model and optimizer."""
-        state = self._row(run_id)["state"]
+        state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in (PAUSED, RUNNING) or live is None:
             raise RunConflict(f"Only a paused run can be resumed (this one is {state})")
@@ -354,7 +255,7 @@ class RunService:
 
     def stop(self, run_id: str) -> dict:
         """Stop a run: a queued one at once, a running/paused one after its step (app saved)."""
-        state = self._row(run_id)["state"]
+        state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in ACTIVE or live is None:
             raise RunConflict(f"Only a queued, running or paused run can be stopped ({state})")
@@ -369,7 +270,7 @@ class RunService:
 
     def continue_(self, run_id: str, extra: int | None = None) -> dict:
         """Queue a stopped/interrupted/completed run again from its checkpoint."""
-        row = self._row(run_id)
+        row = self.table.row(run_id)
         if row["state"] not in CONTINUABLE or run_id in self.live:
             raise RunConflict(
                 f"Only a stopped, interrupted or completed run can be continued ({row['state']})"
@@ -381,7 +282,7 @@ class RunService:
             total = row["iterations"]
         else:
             raise RunConflict("The run has done all its iterations; say how many more to train")
-        self._update(run_id, iterations=total, error=None, state=QUEUED)
+        self.table.update(run_id, iterations=total, error=None, state=QUEUED)
         self._enqueue(run_id, resume=True)
         self._emit_state(run_id)
         return self.describe(run_id, with_history=False)
@@ -404,9 +305,9 @@ class RunService:
         ctx.emit("training:history", payload, sid)
 
     def _emit_state(self, run_id: str) -> None:
-        row = self._row(run_id)
+        row = self.table.row(run_id)
         live = self.live.get(run_id)
-        history = self.history(run_id) + (list(live.pending) if live else [])
+        history = self.history(run_id)
         payload = {
             "run_id": run_id,
             "state": row["state"],
@@ -436,7 +337,7 @@ class RunService:
         live.progress = Progress(step, done, total)
 
     def _set_state(self, run_id: str, state: str, **values: Any) -> None:
-        self._update(run_id, state=state, **values)
+        self.table.update(run_id, state=state, **values)
         self._emit_state(run_id)
 
     def _flush(self, live: LiveRun, iterations: int) -> None:
@@ -451,16 +352,7 @@ class RunService:
         payload["points"] = points
         payload["final"] = figures.final_values(live.recent)
         self.ctx.emit("training:iteration", payload, room("run", live.run_id))
-        with self.store.transaction() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO training_points (run_id, iteration, loss, error_rate,"
-                " lr, time, val_loss, val_error_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(live.run_id, *(p.get(f) for f in POINT_FIELDS)) for p in points],
-            )
-            conn.execute(
-                "UPDATE training_runs SET iteration = ?, it_per_s = ?, updated = ? WHERE id = ?",
-                (last["iteration"], it_per_s, time.time(), live.run_id),
-            )
+        self.table.add_points(live.run_id, points, it_per_s)
 
     # ---- the driver --------------------------------------------------------------------
 
@@ -517,8 +409,8 @@ class RunService:
     def _prepared(self, run_id: str, live: LiveRun) -> None:
         """Preparation is over: it counts in the run's duration, and is reported alone."""
         seconds = time.monotonic() - live.prepare_started
-        row = self._row(run_id)
-        self._update(
+        row = self.table.row(run_id)
+        self.table.update(
             run_id,
             duration_s=row["duration_s"] + seconds,
             prepare_s=row["prepare_s"] + seconds,
@@ -526,7 +418,7 @@ class RunService:
         self._emit_state(run_id)
 
     def _prepare(self, run_id: str, live: LiveRun, resume: bool) -> Trainer:
-        row = self._row(run_id)
+        row = self.table.row(run_id)
         settings = from_json(row["settings"])
         classes = from_json(row["classes"])
         slides = from_json(row["slides"])
@@ -558,24 +450,17 @@ class RunService:
                     settings["patch_size"],
                 ),
             )
-            self._update(run_id, iterations=trainer.iterations)
+            self.table.update(run_id, iterations=trainer.iterations)
         start = 0
         if resume and self.checkpoint_path(run_id).exists():
             start = live.worker.call(trainer.load_checkpoint, self.checkpoint_path(run_id))
         elif resume:
             shutil.rmtree(self.run_dir(run_id) / "tb", ignore_errors=True)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "DELETE FROM training_points WHERE run_id = ? AND iteration > ?", (run_id, start)
-            )
-            conn.execute(
-                "UPDATE training_runs SET iteration = ?, checkpoint_iteration = ? WHERE id = ?",
-                (start, start, run_id),
-            )
-        self._save_report(run_id, warnings=to_json(cache.warnings))
+        self.table.rewind(run_id, start)
+        self.table.save_report(run_id, warnings=to_json(cache.warnings))
         live = self.live.get(run_id)
         if live is not None:
-            live.recent.extend(self.history(run_id)[-figures.FINAL_MAX :])
+            live.recent.extend(self.table.history(run_id)[-figures.FINAL_MAX :])
         return trainer
 
     def _sources(self, slides: list[dict], classes: list[dict], live: LiveRun):
@@ -604,7 +489,7 @@ class RunService:
     def _loop(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
         interval = trainer.settings["checkpoint_interval"]
         started = time.monotonic()
-        duration = self._row(run_id)["duration_s"]
+        duration = self.table.row(run_id)["duration_s"]
         while trainer.iteration < trainer.iterations and not live.stop:
             if live.pause:
                 duration += time.monotonic() - started
@@ -638,9 +523,11 @@ class RunService:
         self._flush(live, trainer.iterations)
         with live.lock:
             iteration = live.worker.call(trainer.save_checkpoint, self.checkpoint_path(run_id))
-        self._update(run_id, checkpoint_iteration=iteration)
+        self.table.update(run_id, checkpoint_iteration=iteration)
         kept_iteration, record = trainer.kept()
-        self._save_report(run_id, validation=to_json(record), weights_from_iteration=kept_iteration)
+        self.table.save_report(
+            run_id, validation=to_json(record), weights_from_iteration=kept_iteration
+        )
 
     def _finish(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> None:
         self._flush(live, trainer.iterations)
@@ -660,16 +547,12 @@ class RunService:
             record = live.worker.call(trainer.validate_last)
         if record is None:
             return
-        self.store.execute(
-            "UPDATE training_points SET val_loss = ?, val_error_rate = ?"
-            " WHERE run_id = ? AND iteration = ?",
-            (record["loss"], record["error_rate"], run_id, record["iteration"]),
-        )
+        self.table.set_validation(run_id, record["iteration"], record["loss"], record["error_rate"])
 
     def current_model(self, run_id: str) -> tuple[dict, dict[str, torch.Tensor]]:
         """For a live preview: an app-like config and the current weights of a running or
         paused run (KeyError when unknown, RunConflict when it has no model now)."""
-        row = self._row(run_id)
+        row = self.table.row(run_id)
         live = self.live.get(run_id)
         if live is None or live.trainer is None:
             raise RunConflict(f"The run has no model in memory now ({row['state']})")
@@ -681,45 +564,23 @@ class RunService:
     def _save_app(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> str:
         weights, iteration = live.worker.call(trainer.app_weights)
         config = self._app_config(run_id, trainer, duration, iteration)
-        self._save_report(run_id, weights_from_iteration=iteration)
+        self.table.save_report(run_id, weights_from_iteration=iteration)
         return compute(save_app, self.ctx.config.data_dir, config, weights)
 
     def _app_config(self, run_id: str, trainer: Trainer, duration: float, weights_from: int):
         """The app.json of the run's model now; `weights_from`: the weights' iteration."""
-        row = self._row(run_id)
-        settings = trainer.settings
-        classes = from_json(row["classes"])
-        final = figures.final_values(self.history(run_id))
         kept_iteration, record = trainer.kept()
-        if kept_iteration != weights_from:  # a live preview's current weights
-            record = None
-        label = ARCHITECTURES[settings["architecture"]].label.replace(" (Default)", "")
-        return {
-            "name": f"{label} · {', '.join(c['name'] for c in classes)} · run {run_id}",
-            "architecture": settings["architecture"],
-            "encoder": settings["encoder"],
-            "num_classes": len(classes),
-            "classes": classes,
-            "mpp": settings["mpp"],
-            "patch_size": settings["patch_size"],
-            "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "final": final,
-            "validation": figures.validation_report(record, classes),
-            "weights_from_iteration": weights_from,
-            "training": {
-                "run_id": run_id,
-                "iterations": trainer.iteration,
-                # the same numbers as `final`, for clients that read only these
-                "final_loss": final["loss"] if final else None,
-                "final_error_rate": final["error_rate"] if final else None,
-                "duration_s": round(duration, 3),
-                "slides": from_json(row["slides"]),
-                "settings": settings,
-            },
-        }
+        return app_config(
+            run_id,
+            self.table.row(run_id),
+            trainer.settings,
+            figures.final_values(self.history(run_id)),
+            record if kept_iteration == weights_from else None,  # else a preview's weights
+            Lineage(trainer.iteration, weights_from, duration),
+        )
 
     def _fail(self, run_id: str, live: LiveRun, message: str, hint: str | None) -> None:
-        self._flush(live, self._row(run_id)["iterations"])
+        self._flush(live, self.table.row(run_id)["iterations"])
         error = {"message": message, "hint": hint}
         log.warning("training run %s failed: %s", run_id, message)
         self._set_state(run_id, FAILED, error=to_json(error))
@@ -745,10 +606,3 @@ def _crop(settings: dict) -> int:
     from server.training.augment import crop_size
 
     return crop_size(settings["patch_size"], settings["augmentation"]["scale_jitter"])
-
-
-def _point(row) -> dict:
-    point = {f: row[f] for f in POINT_FIELDS}
-    if point["val_loss"] is None:
-        del point["val_loss"], point["val_error_rate"]
-    return point

@@ -25,11 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import torch
+
 from server.inference.threads import queue, threading
 from server.jobs import compute
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TRAINING_NICE = 0  # nice value of a training run's threads on a CPU (0: the server's own)
+PREPARE_WORKERS = 4  # threads that read and rasterise labelled regions, at most
 
 
 @dataclass(frozen=True)
@@ -209,3 +213,34 @@ def _machine_ticks() -> int | None:
         return None
     # user nice system idle iowait irq softirq steal (guest times are within user and nice)
     return sum(values[:8]) - values[3] - values[4]
+
+
+def configure_threads(device: torch.device) -> ThreadPlan:
+    """How training uses the CPU (see server/training/worker.py).
+
+    On a CPU torch gets every core while the rest of the server is idle, one fewer while it
+    works, and a run's thread has nice TRAINING_NICE. SLIDELAB_TRAINING_THREADS fixes the
+    count and SLIDELAB_TRAINING_NICE the nice value, for experiments (bench_training.py).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+    workers = max(1, min(cores, PREPARE_WORKERS))
+    if device.type != "cpu":
+        return ThreadPlan(workers=workers)
+    fixed = _env_int("SLIDELAB_TRAINING_THREADS", 0, 0, 1024)
+    nice = _env_int("SLIDELAB_TRAINING_NICE", TRAINING_NICE, 0, 19)
+    torch.set_num_threads(fixed or cores)
+    return ThreadPlan(fixed or cores, nice, workers, governed=not fixed)
+
+
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    """An integer environment variable within [low, high]; ValueError names it otherwise."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value

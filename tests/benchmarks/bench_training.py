@@ -13,7 +13,7 @@ slide, labelled tissue vs background from its own pixels. Printed ratios:
    separate Socket.IO client, as a fraction of the 50 ms target — target ≤ 1.
 
 On a CPU the server's choice of torch threads and of the training thread's nice value
-(server/api/training.py configure_threads) can be overridden with --threads and --nice, to
+(server/training/worker.py configure_threads) can be overridden with --threads and --nice, to
 compare them; the bare loop always gets the same number of torch threads as the server.
 
 Run: .venv/bin/python tests/benchmarks/bench_training.py [--iterations 20]
@@ -56,7 +56,7 @@ def p95(values: list[float]) -> float:
 
 def server_threads(threads: int | None) -> int:
     """The thread count the server gives torch on a CPU (`threads` when overridden)."""
-    from server.api.training import configure_threads
+    from server.training.worker import configure_threads
 
     if threads:
         os.environ["SLIDELAB_TRAINING_THREADS"] = str(threads)

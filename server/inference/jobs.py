@@ -1,65 +1,50 @@
-"""Inference jobs in the server: queue, drive, progress, cancel; overlay, stats, exports.
+"""Inference jobs in the server: queue, drive, progress, cancel, delete.
 
 A job is queued on the device queue (one training or inference job per device). Its
 driver is a greenlet: it loads the model and plans the tiles in compute threads, then
 calls `Pipeline.step` through `compute` once per batch, so the event loop stays free,
 cancel is checked between batches and progress is emitted a few times per second. A
-result ends `completed`, `failed` or `cancelled`; only completed results give stats and
-exports, so a partial result is never mistaken for a whole one.
+result ends `completed`, `failed` or `cancelled` (viewing.py shows only what is whole).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import shapely
+import openslide
 import torch
 
 from server import apps
-from server.context import Context
 from server.device import select_device
 from server.errors import ApiError
 from server.events import room
-from server.inference import export, overlay
+from server.inference import requests
 from server.inference.pipeline import Pipeline, Plan, gpu_threads
 from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
-from server.inference.regions import RegionError, RegionSpec, clip_bbox, parse_region
-from server.inference.results import (
-    ResultTable,
-    now_iso,
-    result_dir,
-    stale_stores,
-    store_path,
-)
-from server.inference.stats import area_stats, pixel_area_um2
-from server.inference.thresholds import threshold_level
-from server.inference.tiler import Grid, TileGeometry
+from server.inference.regions import RegionError, RegionSpec
+from server.inference.results import now_iso, result_dir, stale_stores, store_path
+from server.inference.tiler import TileGeometry
+from server.inference.viewing import ResultViewer
 from server.jobs import Throttle, compute, spawn
-from server.slides.cache import ByteLRU
 from server.slides.library import SlideEntry
 from server.slides.metadata import slide_bounds
-from server.training import memory
+from server.training.models import build_model
+
+if TYPE_CHECKING:
+    from server.context import Context
 
 log = logging.getLogger(__name__)
 
-MiB = 1 << 20
 PREVIEW_MAX_SIDE = 1536  # store pixels: a preview of a large view covers its centre
-EXPORTS = {
-    "geojson": ("application/geo+json", "geojson"),
-    "tiff": ("image/tiff", "tif"),
-    "csv": ("text/csv", "csv"),
-}
 ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict]]
 
 
@@ -87,13 +72,14 @@ def _tile_geometry() -> TileGeometry:
     return TileGeometry()
 
 
-class InferenceService:
-    """Registered as ctx.services["inference"]."""
+class InferenceJobs:
+    """Starting, driving, cancelling and deleting results (`ctx.inference`)."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, viewer: ResultViewer) -> None:
         self.ctx = ctx
         self.data_dir = Path(ctx.config.data_dir)
-        self.table = ResultTable(ctx.store)
+        self.table = viewer.table
+        self.viewer = viewer
         interrupted = self.table.fail_unfinished(
             "Interrupted: the server stopped before this result was finished"
         )
@@ -105,19 +91,20 @@ class InferenceService:
         self.geometry = _tile_geometry()
         self.batch_size = 8 if cuda else 2
         self.readers, self.writers = gpu_threads() if cuda else (1, 1)
-        self.pngs = ByteLRU(64 * MiB)
-        self._prepared: OrderedDict[tuple, overlay.Prepared] = OrderedDict()
-        self._stores: OrderedDict[tuple, ProbStore] = OrderedDict()
 
     # ---- starting jobs -----------------------------------------------------------------
 
+    def check_slide(self, slide_id: Any) -> SlideEntry:
+        """The slide to apply an app to (ApiError 400 when unknown or unreadable)."""
+        return requests.readable_slide(self.ctx.library, slide_id)
+
     def submit(self, app_id: Any, slide_id: Any, region: Any) -> str:
         """Validate and queue one inference; returns the result id (ApiError 400 if bad)."""
-        config = self._check_app(app_id)
+        config = compute(requests.checked_app, self.data_dir, app_id)
         self._check_memory(config)
-        entry = self._slide(slide_id)
-        spec = self._region(region, entry)
-        roi = self._roi(entry, spec)
+        entry = self.check_slide(slide_id)
+        spec = requests.slide_region(region, entry)
+        roi = requests.roi_shape(self.ctx.store, entry, spec)
         meta = self._meta(entry, config)
         rid = self.table.insert(app_id, entry.id, spec.as_json(), meta)
         job = Job(rid)
@@ -138,8 +125,8 @@ class InferenceService:
         """
         config, source = self._run_model(str(run_id))
         self._check_memory(config)
-        entry = self._slide(slide_id)
-        spec = self._region({"bbox": bbox}, entry)
+        entry = self.check_slide(slide_id)
+        spec = requests.slide_region({"bbox": bbox}, entry)
         key = f"{run_id}:{entry.id}"
         row = self.table.by_preview_key(key)
         if row and row["id"] in self.jobs:
@@ -159,7 +146,7 @@ class InferenceService:
                 generation=row["generation"] + 1,
                 finished=None,
             )
-            self._drop_caches(rid)
+            self.viewer.forget(rid)
         job = Job(rid)
         self.jobs[rid] = job
         spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.info.mpp))
@@ -168,9 +155,7 @@ class InferenceService:
 
     def _run_model(self, run_id: str) -> tuple[dict, ModelSource]:
         """(app-like config, model source) of a run's current weights, or of its app."""
-        training = self.ctx.services.get("training")
-        if training is None:
-            raise ApiError(409, "Live preview needs the training service")
+        training = self.ctx.training
         try:
             config, state = training.current_model(run_id)
         except KeyError as exc:
@@ -179,83 +164,14 @@ class InferenceService:
             app_id = training.describe(run_id, with_history=False).get("app_id")
             if not app_id:
                 raise ApiError(409, str(exc), "Start or resume the run first.") from exc
-            config = self._check_app(app_id)
+            config = compute(requests.checked_app, self.data_dir, app_id)
             return config, lambda device: apps.load_app_model(self.data_dir, app_id, device)
         config = dict(config)
         config["classes"] = [dict(c, index=i) for i, c in enumerate(config["classes"])]
         return config, lambda device: _model_from_state(config, state, device)
 
-    def _check_app(self, app_id: Any) -> dict:
-        if not isinstance(app_id, str) or not app_id:
-            raise ApiError(400, "app_id is required")
-        try:
-            return compute(apps.check_app, self.data_dir, app_id)
-        except apps.AppNotFound as exc:
-            raise ApiError(400, f"Unknown app {app_id!r}", "Choose an app from the list.") from exc
-        except apps.AppInvalid as exc:
-            raise ApiError(
-                400,
-                f"The app file is damaged: {exc}",
-                "Delete the app and import or train it again.",
-            ) from exc
-
     def _check_memory(self, config: dict) -> None:
-        """400 when a batch of tiles of this app cannot fit in the device's memory now."""
-        need = memory.inference_estimate(
-            str(config.get("architecture")),
-            str(config.get("encoder")),
-            len(config["classes"]),
-            self.batch_size,
-            self.geometry.size,
-        )
-        room = memory.available(self.device.type)
-        if room is not None and need > room:
-            where = "GPU memory" if self.device.type == "cuda" else "memory"
-            raise ApiError(
-                400,
-                f"Applying this app needs about {memory.gib(need)} of {where} and "
-                f"{memory.gib(room)} is available",
-                "Close other programs or wait for running jobs to finish, then try again.",
-            )
-
-    def _slide(self, slide_id: Any) -> SlideEntry:
-        entry = self.ctx.library.get(slide_id) if isinstance(slide_id, str) else None
-        if entry is None:
-            raise ApiError(400, f"Unknown slide {slide_id!r}")
-        if not entry.readable:
-            raise ApiError(400, f"Slide '{entry.name}' cannot be read: {entry.error}")
-        return entry
-
-    @staticmethod
-    def _region(region: Any, entry: SlideEntry) -> RegionSpec:
-        """The parsed region, a bbox clipped to the slide; 400 when it misses the slide."""
-        info = entry.info
-        try:
-            spec = parse_region(region)
-        except RegionError as exc:
-            raise ApiError(400, str(exc)) from exc
-        try:
-            return clip_bbox(spec, info.width, info.height)
-        except RegionError as exc:
-            raise ApiError(
-                400,
-                str(exc),
-                f"Give the box as [x, y, width, height] in level-0 pixels overlapping the "
-                f"slide (0 ≤ x < {info.width}, 0 ≤ y < {info.height}).",
-            ) from exc
-
-    def _roi(self, entry: SlideEntry, spec: RegionSpec):
-        if spec.kind != "roi":
-            return None
-        from server.annotations import repository
-
-        try:
-            wkb = repository.roi_wkb(self.ctx.store, entry.id, int(spec.roi_id))
-        except (TypeError, ValueError, OverflowError):  # OverflowError: beyond 64 bits
-            wkb = None
-        if wkb is None:
-            raise ApiError(400, f"Slide '{entry.name}' has no ROI {spec.roi_id!r}")
-        return shapely.from_wkb(wkb)
+        requests.check_memory(config, self.device, self.batch_size, self.geometry.size)
 
     def _meta(self, entry: SlideEntry, config: dict) -> dict:
         opened = self.ctx.tiles.handles.get(entry)
@@ -375,7 +291,7 @@ class InferenceService:
             return
         progress = 1.0 if state == "completed" else job.progress
         self.table.update(rid, state=state, progress=progress, error=error, finished=now_iso())
-        self._drop_caches(rid)
+        self.viewer.forget(rid)
         self._emit_progress(rid, state, job)
         if error:
             self.ctx.emit("job:error", {"result_id": rid, **error}, room("result", rid))
@@ -404,8 +320,6 @@ class InferenceService:
         }
         ctx.socketio.emit("inference:progress", payload, to=sid)
 
-    # ---- reading results ---------------------------------------------------------------
-
     def describe(self, row: dict) -> dict:
         """The API form of a result."""
         job = self.jobs.get(row["id"])
@@ -432,10 +346,7 @@ class InferenceService:
 
     def get(self, rid: str) -> dict:
         """One result's record; 404 when unknown."""
-        row = self.table.get(rid)
-        if row is None:
-            raise ApiError(404, "Result not found")
-        return row
+        return self.viewer.get(rid)
 
     def cancel(self, rid: str) -> dict:
         """Cancel a queued or running result (a finished one is left as it is)."""
@@ -453,7 +364,7 @@ class InferenceService:
         self.get(rid)
         job = self.jobs.get(rid)
         self.table.delete(rid)
-        self._drop_caches(rid)
+        self.viewer.forget(rid)
         if job is not None:
             job.cancelled = job.deleted = True
             if self.ctx.device_queue.cancel(f"inference:{rid}"):
@@ -462,139 +373,12 @@ class InferenceService:
                 return  # the driver removes the folder once it has stopped
         compute(shutil.rmtree, result_dir(self.data_dir, rid), True)
 
-    def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
-        row = self.get(rid)
-        if row["state"] not in ("running", "completed"):
-            raise ApiError(409, f"This result is {row['state']}: there is nothing to show")
-        if "grid" not in row["meta"]:
-            raise ApiError(409, "This result has not started yet")
-        return row, self._store(row)
-
-    def _complete(self, rid: str) -> tuple[dict, ProbStore]:
-        row = self.get(rid)
-        if row["state"] != "completed":
-            raise ApiError(
-                409,
-                f"This result is {row['state']}, not completed: areas and exports need a "
-                "finished result",
-                "Apply the app again." if row["state"] in ("failed", "cancelled") else None,
-            )
-        return row, self._store(row)
-
-    def _store(self, row: dict) -> ProbStore:
-        key = (row["id"], row["generation"], row["state"])
-        store = self._stores.get(key)
-        if store is None:
-            try:
-                path = store_path(self.data_dir, row["id"], row["generation"])
-                store = compute(ProbStore.open, path)
-            except FileNotFoundError as exc:
-                raise ApiError(409, "This result's data is missing") from exc
-            self._stores[key] = store
-            while len(self._stores) > 16:
-                self._stores.popitem(last=False)
-        self._stores.move_to_end(key)
-        return store
-
-    def dzi(self, rid: str) -> str:
-        """The overlay's Deep Zoom descriptor (the slide DZI's size, tile size, overlap)."""
-        row = self.get(rid)
-        return _dzi(row["meta"]).xml()
-
-    def tile(
-        self, rid: str, level: int, col: int, row_: int, threshold: float, mode: str, cls: int
-    ) -> tuple[bytes, bool]:
-        """PNG bytes of one overlay tile, and whether it may be cached by the browser."""
-        row, store = self._viewable(rid)
-        meta = row["meta"]
-        classes = meta["classes"]
-        heat = None
-        if mode == "heatmap":
-            if not 0 <= cls < len(classes):
-                raise ApiError(400, f"class must be a class index from 0 to {len(classes) - 1}")
-            heat = cls
-        final = row["state"] == "completed"
-        base = (rid, row["generation"], mode, heat, level, col, row_)
-        png_key = (*base, threshold_level(threshold) if threshold > 0 else 0)
-        if final:
-            cached = self.pngs.get(png_key)
-            if cached is not None:
-                return cached, not row["preview_key"]
-        prepared = self._prepared.get(base) if final else None
-        grid, dzi = Grid.from_dict(meta["grid"]), _dzi(meta)
-        lut = overlay.palette([c["color"] for c in classes])
-
-        def render() -> tuple[bytes, overlay.Prepared]:
-            prep = prepared or overlay.prepare(store, grid, dzi, level, col, row_, heat)
-            return overlay.encode_png(overlay.colorize(prep, threshold, lut)), prep
-
-        try:
-            png, prepared = compute(render)
-        except overlay.TileOutOfRange as exc:
-            raise ApiError(404, str(exc)) from exc
-        if final:
-            self.pngs.put(png_key, png)
-            self._prepared[base] = prepared
-            self._prepared.move_to_end(base)
-            while len(self._prepared) > 512:
-                self._prepared.popitem(last=False)
-        return png, final and not row["preview_key"]
-
-    def stats(self, rid: str, threshold: float) -> dict:
-        """Areas per class at a threshold."""
-        row, store = self._complete(rid)
-        meta = row["meta"]
-        grid = Grid.from_dict(meta["grid"])
-        area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
-        body = area_stats(store.histogram, threshold, meta["classes"], area)
-        body["warnings"] = meta.get("warnings", [])
-        return body
-
-    def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
-        """(file, download name, mimetype) of an export at a threshold, made once per level."""
-        if kind not in EXPORTS:
-            raise ApiError(404, f"Unknown export {kind!r}: use geojson, tiff or csv")
-        row, store = self._complete(rid)
-        mimetype, ext = EXPORTS[kind]
-        level = threshold_level(threshold) if threshold > 0 else 0
-        folder = result_dir(self.data_dir, rid) / "exports"
-        path = folder / f"g{row['generation']}-t{level}.{ext}"
-        name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
-        download = f"{name}_t{round(threshold * 100)}.{ext}"
-        if not path.is_file():
-            grid = row["meta"]["grid"]
-            stats = self.stats(rid, threshold)
-            try:
-                export.check_size(kind, int(grid["width"]), int(grid["height"]))
-                compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
-            except export.ExportTooLarge as exc:  # the result's size, not the request's: 409
-                raise ApiError(409, str(exc), exc.hint) from exc
-        return path, download, mimetype
-
-    def _drop_caches(self, rid: str) -> None:
-        self.pngs.drop(lambda key: key[0] == rid)
-        for key in [k for k in self._prepared if k[0] == rid]:
-            del self._prepared[key]
-        for key in [k for k in self._stores if k[0] == rid]:
-            del self._stores[key]
-
-
-def _dzi(meta: dict) -> overlay.DziGeometry:
-    d = meta["dzi"]
-    return overlay.DziGeometry(
-        int(d["width"]), int(d["height"]), float(d["offset_x"]), float(d["offset_y"])
-    )
-
 
 def _opener(path: str):
-    import openslide
-
     return lambda: openslide.OpenSlide(path)
 
 
 def _model_from_state(config: dict, state: dict, device: torch.device):
-    from server.training.models import build_model
-
     model = build_model(config["architecture"], config["encoder"], len(config["classes"]))
     model.load_state_dict(state)
     return model, config
@@ -620,8 +404,3 @@ def _describe(exc: Exception) -> dict:
     if "OpenSlide" in name:
         return {"message": f"The slide could not be read: {exc}", "hint": None}
     return {"message": f"Inference failed: {exc}", "hint": "See the server log."}
-
-
-def _safe(text: Any) -> str:
-    stem = Path(str(text or "result")).stem
-    return re.sub(r"[^\w.-]+", "_", stem).strip("_") or "result"  # keeps non-ASCII letters

@@ -1,0 +1,168 @@
+"""Viewing results: the overlay (Deep Zoom descriptor and PNG tiles), areas and exports.
+
+Only a running or completed result has an overlay, and only a completed one gives areas
+and exports, so a partial result is never mistaken for a whole one. Open probability
+stores, prepared tiles and encoded PNGs are cached per result generation; `forget`
+drops a result's entries when it changes or goes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from server.errors import ApiError
+from server.inference import export, overlay
+from server.inference.probstore import ProbStore
+from server.inference.results import ResultTable, result_dir, store_path
+from server.inference.stats import area_stats, pixel_area_um2
+from server.inference.thresholds import threshold_level
+from server.inference.tiler import Grid
+from server.jobs import compute
+from server.slides.cache import LRU
+
+MiB = 1 << 20
+EXPORTS = {
+    "geojson": ("application/geo+json", "geojson"),
+    "tiff": ("image/tiff", "tif"),
+    "csv": ("text/csv", "csv"),
+}
+
+
+class ResultViewer:
+    """What the viewer and downloads read from results."""
+
+    def __init__(self, data_dir: Path, table: ResultTable) -> None:
+        self.data_dir = data_dir
+        self.table = table
+        self.pngs: LRU[bytes] = LRU(64 * MiB)
+        self.prepared: LRU[overlay.Prepared] = LRU.counted(512)
+        self.stores: LRU[ProbStore] = LRU.counted(16)
+
+    def get(self, rid: str) -> dict:
+        """One result's record; 404 when unknown."""
+        row = self.table.get(rid)
+        if row is None:
+            raise ApiError(404, "Result not found")
+        return row
+
+    def dzi(self, rid: str) -> str:
+        """The overlay's Deep Zoom descriptor (the slide DZI's size, tile size, overlap)."""
+        return dzi_geometry(self.get(rid)["meta"]).xml()
+
+    def tile(
+        self, rid: str, level: int, col: int, row_: int, threshold: float, mode: str, cls: int
+    ) -> tuple[bytes, bool]:
+        """PNG bytes of one overlay tile, and whether it may be cached by the browser."""
+        row, store = self._viewable(rid)
+        meta = row["meta"]
+        classes = meta["classes"]
+        heat = None
+        if mode == "heatmap":
+            if not 0 <= cls < len(classes):
+                raise ApiError(400, f"class must be a class index from 0 to {len(classes) - 1}")
+            heat = cls
+        final = row["state"] == "completed"
+        cacheable = final and not row["preview_key"]
+        base = (rid, row["generation"], mode, heat, level, col, row_)
+        png_key = (*base, threshold_level(threshold) if threshold > 0 else 0)
+        if final:
+            cached = self.pngs.get(png_key)
+            if cached is not None:
+                return cached, cacheable
+        prepared = self.prepared.get(base) if final else None
+        grid, dzi = Grid.from_dict(meta["grid"]), dzi_geometry(meta)
+        lut = overlay.palette([c["color"] for c in classes])
+
+        def render() -> tuple[bytes, overlay.Prepared]:
+            prep = prepared or overlay.prepare(store, grid, dzi, level, col, row_, heat)
+            return overlay.encode_png(overlay.colorize(prep, threshold, lut)), prep
+
+        try:
+            png, prepared = compute(render)
+        except overlay.TileOutOfRange as exc:
+            raise ApiError(404, str(exc)) from exc
+        if final:
+            self.pngs.put(png_key, png)
+            self.prepared.put(base, prepared)
+        return png, cacheable
+
+    def stats(self, rid: str, threshold: float) -> dict:
+        """Areas per class at a threshold."""
+        row, store = self._complete(rid)
+        meta = row["meta"]
+        grid = Grid.from_dict(meta["grid"])
+        area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
+        body = area_stats(store.histogram, threshold, meta["classes"], area)
+        body["warnings"] = meta.get("warnings", [])
+        return body
+
+    def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
+        """(file, download name, mimetype) of an export at a threshold, made once per level."""
+        if kind not in EXPORTS:
+            raise ApiError(404, f"Unknown export {kind!r}: use geojson, tiff or csv")
+        row, store = self._complete(rid)
+        mimetype, ext = EXPORTS[kind]
+        level = threshold_level(threshold) if threshold > 0 else 0
+        path = result_dir(self.data_dir, rid) / "exports" / f"g{row['generation']}-t{level}.{ext}"
+        name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
+        download = f"{name}_t{round(threshold * 100)}.{ext}"
+        if not path.is_file():
+            grid = row["meta"]["grid"]
+            stats = self.stats(rid, threshold)
+            try:
+                export.check_size(kind, int(grid["width"]), int(grid["height"]))
+                compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
+            except export.ExportTooLarge as exc:  # the result's size, not the request's: 409
+                raise ApiError(409, str(exc), exc.hint) from exc
+        return path, download, mimetype
+
+    def forget(self, rid: str) -> None:
+        """Drop every cached entry of a result (it changed or went)."""
+        for cache in (self.pngs, self.prepared, self.stores):
+            cache.drop(lambda key: key[0] == rid)
+
+    def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
+        row = self.get(rid)
+        if row["state"] not in ("running", "completed"):
+            raise ApiError(409, f"This result is {row['state']}: there is nothing to show")
+        if "grid" not in row["meta"]:
+            raise ApiError(409, "This result has not started yet")
+        return row, self._store(row)
+
+    def _complete(self, rid: str) -> tuple[dict, ProbStore]:
+        row = self.get(rid)
+        if row["state"] != "completed":
+            raise ApiError(
+                409,
+                f"This result is {row['state']}, not completed: areas and exports need a "
+                "finished result",
+                "Apply the app again." if row["state"] in ("failed", "cancelled") else None,
+            )
+        return row, self._store(row)
+
+    def _store(self, row: dict) -> ProbStore:
+        key = (row["id"], row["generation"], row["state"])
+        store = self.stores.get(key)
+        if store is None:
+            try:
+                path = store_path(self.data_dir, row["id"], row["generation"])
+                store = compute(ProbStore.open, path)
+            except FileNotFoundError as exc:
+                raise ApiError(409, "This result's data is missing") from exc
+            self.stores.put(key, store)
+        return store
+
+
+def dzi_geometry(meta: dict) -> overlay.DziGeometry:
+    """The slide's Deep Zoom geometry a result's overlay shares."""
+    d = meta["dzi"]
+    return overlay.DziGeometry(
+        int(d["width"]), int(d["height"]), float(d["offset_x"]), float(d["offset_y"])
+    )
+
+
+def _safe(text: Any) -> str:
+    stem = Path(str(text or "result")).stem
+    return re.sub(r"[^\w.-]+", "_", stem).strip("_") or "result"  # keeps non-ASCII letters
