@@ -275,7 +275,34 @@ def _geojson_schemas() -> dict[str, Schema]:
             },
             ["type", "id", "geometry", "properties"],
         ),
+        "LabelPartFeature": obj(
+            {
+                "type": {"const": "Feature"},
+                "id": {
+                    "type": "string",
+                    "pattern": "^label-[0-9]+-[0-9]+-[0-9]+-[0-9a-f]{16}$",
+                    "description": "label-<class>-<cx>-<cy>-<hash of the polygon>: a polygon "
+                    "that does not change keeps its id",
+                },
+                "geometry": ref("Polygon"),
+                "properties": obj(
+                    {
+                        "kind": {"const": "label"},
+                        "class_id": INTEGER,
+                        "cell": array(
+                            INTEGER, "grid cell [cx, cy] of 256 px", minItems=2, maxItems=2
+                        ),
+                        "area_px": NUMBER,
+                    },
+                    ["kind", "class_id", "cell", "area_px"],
+                ),
+            },
+            ["type", "id", "geometry", "properties"],
+            "One polygon of a class inside one 256-pixel grid cell. Polygons of a class in "
+            "neighbouring cells may share an edge: fill a class's polygons as one path.",
+        ),
         "AnnotationFeature": {"oneOf": [ref("LabelFeature"), ref("RoiFeature")]},
+        "ChangeFeature": {"oneOf": [ref("LabelPartFeature"), ref("RoiFeature")]},
         "QuPathFeature": obj(
             {
                 "type": {"const": "Feature"},
@@ -343,16 +370,37 @@ def _annotation_schemas() -> dict[str, Schema]:
             required.append("radius")
         return obj(props, required, description)
 
+    total = obj(
+        {
+            "class_id": INTEGER,
+            "name": STRING,
+            "color": COLOR,
+            "area_px": NUMBER,
+            "area_um2": nullable(NUMBER),
+        },
+        ["class_id", "name", "color", "area_px", "area_um2"],
+        "A class's labelled area on the slide after the change (0 when it has none left).",
+    )
+    bounds = nullable(
+        array(NUMBER, "[minx, miny, maxx, maxy] in level-0 px", minItems=4, maxItems=4)
+    )
     return {
+        "ClassTotal": total,
         "AnnotationCollection": obj(
             {
                 "type": {"const": "FeatureCollection"},
+                "form": {"enum": ["classes", "parts"]},
                 **undo,
-                "features": array(ref("AnnotationFeature")),
+                "classes": array(ref("ClassTotal"), "form=parts: each labelled class's total"),
+                "features": array(
+                    {"oneOf": [ref("LabelFeature"), ref("LabelPartFeature"), ref("RoiFeature")]}
+                ),
                 "skipped": array(STRING, "PUT only: features of the file that were left out"),
             },
-            ["type", "version", "can_undo", "can_redo", "features"],
-            "Labels (one feature per class, in class order) and ROIs of one slide.",
+            ["type", "form", "version", "can_undo", "can_redo", "features"],
+            "Labels and ROIs of one slide: with form=classes one feature per class (in class "
+            "order), with form=parts one per polygon and grid cell (the ids edits answer "
+            "with), plus `classes`.",
         ),
         "EditRequest": {
             "oneOf": [
@@ -372,13 +420,17 @@ def _annotation_schemas() -> dict[str, Schema]:
             {
                 **undo,
                 "features": array(
-                    ref("AnnotationFeature"),
-                    "the whole current feature of every class and ROI the change touched",
+                    ref("ChangeFeature"), "the label polygons and ROIs the change added"
                 ),
-                "removed": array(STRING, "ids (`class-3`, `roi-7`) of features now gone"),
+                "removed": array(
+                    STRING, "ids (`label-3-0-1-…`, `roi-7`) of features the change removed"
+                ),
+                "classes": array(ref("ClassTotal"), "every class whose labels changed"),
+                "bounds": {**bounds, "description": "box of the label polygons that changed"},
             },
-            ["version", "can_undo", "can_redo", "features", "removed"],
-            "Sent once the change is committed.",
+            ["version", "can_undo", "can_redo", "features", "removed", "classes", "bounds"],
+            "The change only, sent once it is committed: its size does not grow with the "
+            "labels already on the slide. Apply it to the form=parts collection.",
         ),
         "ClientId": obj({"client_id": client_id}),
         "GeoJSONImport": {
@@ -918,6 +970,12 @@ def _parameters() -> dict[str, Schema]:
         "ClientIdQuery": query_param(
             "client_id", "echoed in the `annotations:changed` event", {"type": "string"}
         ),
+        "FormQuery": query_param(
+            "form",
+            "labels as one feature per class (`classes`, the default) or per polygon and "
+            "grid cell (`parts`, the ids edit answers use)",
+            {"enum": ["classes", "parts"], "default": "classes"},
+        ),
     }
 
 
@@ -1171,7 +1229,7 @@ def _annotation_paths() -> dict[str, Schema]:
                 "annotations",
                 "Labels and ROIs of a slide as GeoJSON (level-0 pixels)",
                 {"200": json_response(ref("AnnotationCollection"))},
-                params=slide,
+                params=[*slide, p("FormQuery")],
                 errors=SLIDE_ERRORS,
             ),
             "put": operation(
@@ -1180,10 +1238,11 @@ def _annotation_paths() -> dict[str, Schema]:
                 "Replace all labels and ROIs from GeoJSON (QuPath accepted)",
                 {"200": json_response(ref("AnnotationCollection"))},
                 description="Creates the classes it names that do not exist (matched by name, "
-                "case-insensitively). Where labels of different classes overlap, the class "
-                "that appears later in the file keeps the pixels. Invalid polygons are "
-                "repaired; parts outside the slide are cut off. One undo step." + live,
-                params=[*slide, p("ClientIdQuery")],
+                "case-insensitively). Where features overlap, the feature that comes later in "
+                "the file keeps the pixels, as the same polygons painted one by one would. "
+                "Invalid polygons are repaired; parts outside the slide are cut off. One undo "
+                "step." + live,
+                params=[*slide, p("ClientIdQuery"), p("FormQuery")],
                 body=json_body(ref("GeoJSONImport")),
                 errors=SLIDE_ERRORS,
             ),
@@ -1654,11 +1713,14 @@ def socketio_events() -> Schema:
                         "slide_id": STRING,
                         "version": INTEGER,
                         "client_id": nullable(STRING),
-                        "features": nullable(array(ref("AnnotationFeature"))),
+                        "features": nullable(array(ref("ChangeFeature"))),
                         "removed": array(STRING),
+                        "classes": array(ref("ClassTotal")),
+                        "bounds": nullable(array(NUMBER, minItems=4, maxItems=4)),
                     },
                     ["slide_id", "version", "client_id", "features", "removed"],
-                    "features null: too large to send (or a replay), reload the collection",
+                    "The edit answer's change (same fields). features null: too large to send, "
+                    "a replay, an import or a class delete: reload the collection",
                 ),
             },
             "training:history": {

@@ -142,7 +142,7 @@ def test_documented_schemas_match_real_answers(demo_server, doc):
         f"/api/slides/{slide}/annotations/edits",
         json={**stroke, "points": [[200, 200], [400, 260]]},
     )
-    assert painted.status_code == 200 and painted.json()["features"][0]["id"].startswith("class-")
+    assert painted.status_code == 200 and painted.json()["features"][0]["id"].startswith("label-")
     check(doc, edits, "post", painted)
     roi = {"tool": "roi", "points": [[0, 0], [600, 0], [600, 600], [0, 600]]}
     check(doc, edits, "post", server.post(f"/api/slides/{slide}/annotations/edits", json=roi))
@@ -153,6 +153,7 @@ def test_documented_schemas_match_real_answers(demo_server, doc):
 
     base = f"/api/slides/{slide}/annotations"
     check(doc, "/api/slides/{slide_id}/annotations", "get", server.get(base))
+    check(doc, "/api/slides/{slide_id}/annotations", "get", server.get(f"{base}?form=parts"))
     check(doc, "/api/slides/{slide_id}/annotations/summary", "get", server.get(f"{base}/summary"))
     exported = server.get(f"{base}/export.geojson")
     check(doc, "/api/slides/{slide_id}/annotations/export.geojson", "get", exported)
