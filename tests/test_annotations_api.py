@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from PIL import Image
 from shapely.geometry import LineString, MultiPolygon, Polygon, box, shape
+from shapely.ops import unary_union
 
 from tests.helpers import ServerProcess
 
@@ -46,6 +47,28 @@ def features(answer: dict) -> dict:
     return {f["id"]: f for f in answer["features"]}
 
 
+def added(answer: dict, class_id: int):
+    """The union of the label polygons of one class that an answer adds."""
+    return unary_union(
+        [
+            shape(f["geometry"])
+            for f in answer["features"]
+            if f["properties"]["kind"] == "label" and f["properties"]["class_id"] == class_id
+        ]
+    )
+
+
+def totals(answer: dict) -> dict:
+    """class_id -> {class_id, name, color, area_px, area_um2} of the classes it changed."""
+    return {c["class_id"]: c for c in answer["classes"]}
+
+
+def class_geometry(server: ServerProcess, slide: dict, class_id: int):
+    """One class's labels from the collection (default form: a feature per class)."""
+    found = features(server.get(annotations(slide)).json()).get(f"class-{class_id}")
+    return shape(found["geometry"]) if found else Polygon()
+
+
 def rect(x0, y0, x1, y1) -> list[list[float]]:
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
 
@@ -55,9 +78,32 @@ def test_polygon_edit_answer_get_and_areas(demo_server, slide):
     answer = edit(
         demo_server, slide, tool="polygon", class_id=tumor["id"], points=rect(100, 100, 500, 400)
     )
-    feature = features(answer)[f"class-{tumor['id']}"]
     mpp = slide["mpp"]
-    assert feature["properties"] | {} == {
+    # The answer is the change: the polygon, cut along the 256-px grid into 4 parts.
+    assert len(answer["features"]) == 4 and answer["removed"] == []
+    for feature in answer["features"]:
+        cx, cy = feature["properties"]["cell"]
+        assert feature["id"].startswith(f"label-{tumor['id']}-{cx}-{cy}-")
+        assert box(cx * 256, cy * 256, cx * 256 + 256, cy * 256 + 256).contains(
+            shape(feature["geometry"])
+        )
+        assert feature["properties"]["area_px"] == pytest.approx(shape(feature["geometry"]).area)
+    assert added(answer, tumor["id"]).equals(box(100, 100, 500, 400))
+    assert answer["classes"] == [
+        {
+            "class_id": tumor["id"],
+            "name": tumor["name"],
+            "color": tumor["color"],
+            "area_px": 120000.0,
+            "area_um2": pytest.approx(120000.0 * mpp * mpp),
+        }
+    ]
+    assert answer["bounds"] == [100, 100, 500, 400]
+    assert answer["can_undo"] is True and answer["can_redo"] is False
+    collection = demo_server.get(annotations(slide)).json()
+    assert collection["type"] == "FeatureCollection" and collection["version"] == answer["version"]
+    feature = features(collection)[f"class-{tumor['id']}"]
+    assert feature["properties"] == {
         "kind": "label",
         "class_id": tumor["id"],
         "name": tumor["name"],
@@ -66,10 +112,13 @@ def test_polygon_edit_answer_get_and_areas(demo_server, slide):
         "area_um2": pytest.approx(120000.0 * mpp * mpp),
     }
     assert shape(feature["geometry"]).area == pytest.approx(120000.0)
-    assert answer["can_undo"] is True and answer["can_redo"] is False and answer["removed"] == []
-    collection = demo_server.get(annotations(slide)).json()
-    assert collection["type"] == "FeatureCollection" and collection["version"] == answer["version"]
-    assert features(collection)[f"class-{tumor['id']}"] == feature
+    # The parts form holds exactly the polygons the answers named, and the class totals.
+    by_part = demo_server.get(annotations(slide) + "?form=parts").json()
+    assert by_part["form"] == "parts" and by_part["version"] == answer["version"]
+    assert by_part["features"] == answer["features"]
+    assert by_part["classes"] == answer["classes"]
+    bad = demo_server.get(annotations(slide) + "?form=nope")
+    assert bad.status_code == 400 and "form" in bad.json()["error"]
     summary = demo_server.get(annotations(slide) + "/summary").json()
     row = next(c for c in summary["classes"] if c["class_id"] == tumor["id"])
     assert row["area_px"] == 120000.0 and row["area_um2"] == pytest.approx(120000 * mpp**2)
@@ -79,27 +128,43 @@ def test_polygon_edit_answer_get_and_areas(demo_server, slide):
 def test_brush_overwrites_other_class_and_eraser_removes_all(demo_server, slide):
     tumor, stroma = new_class(demo_server, "Tumor"), new_class(demo_server, "Stroma")
     edit(demo_server, slide, tool="polygon", class_id=tumor["id"], points=rect(200, 200, 800, 600))
+    before = demo_server.get(annotations(slide) + "?form=parts").json()["features"]
     stroke = [[100, 400], [900, 400]]
     answer = edit(demo_server, slide, tool="brush", class_id=stroma["id"], points=stroke, radius=50)
-    got = features(answer)
     brush = LineString(stroke).buffer(50)
-    tumor_geom = shape(got[f"class-{tumor['id']}"]["geometry"])
-    stroma_geom = shape(got[f"class-{stroma['id']}"]["geometry"])
+    # The brush (y 350..450) cut the tumour parts of grid row 1 (y 256..512): those ids go,
+    # their remains come back; the parts of rows 0 and 2 are not in the answer.
+    assert set(answer["removed"]) == {f["id"] for f in before if f["properties"]["cell"][1] == 1}
+    assert {f["properties"]["cell"][1] for f in answer["features"]} == {1}
+    assert added(answer, tumor["id"]).area == pytest.approx(
+        box(200, 256, 800, 512).difference(brush).area, rel=0.01
+    )
+    assert added(answer, stroma["id"]).area == pytest.approx(brush.area, rel=0.01)
+    tumor_geom = class_geometry(demo_server, slide, tumor["id"])
+    stroma_geom = class_geometry(demo_server, slide, stroma["id"])
     assert tumor_geom.area == pytest.approx(
         box(200, 200, 800, 600).difference(brush).area, rel=0.01
     )
     assert stroma_geom.area == pytest.approx(brush.area, rel=0.01)
     assert tumor_geom.intersection(stroma_geom).area < 1.0
-    # A dot (single point with a radius).
+    assert totals(answer)[tumor["id"]]["area_px"] == pytest.approx(tumor_geom.area, rel=1e-4)
+    assert totals(answer)[stroma["id"]]["area_px"] == pytest.approx(stroma_geom.area, rel=1e-4)
+    # A dot (single point with a radius): the answer holds the dot, the total the class.
     dot = edit(
         demo_server, slide, tool="brush", class_id=stroma["id"], points=[[1500, 1500]], radius=10
     )
-    assert features(dot)[f"class-{stroma['id']}"]["properties"]["area_px"] == pytest.approx(
+    assert len(dot["features"]) == 1 and dot["removed"] == []
+    assert dot["features"][0]["properties"]["area_px"] == pytest.approx(math.pi * 100, rel=0.01)
+    assert totals(dot)[stroma["id"]]["area_px"] == pytest.approx(
         brush.area + math.pi * 100, rel=0.01
     )
+    held = {f["id"] for f in demo_server.get(annotations(slide) + "?form=parts").json()["features"]}
     erased = edit(demo_server, slide, tool="eraser", points=[[0, 0], [2000, 2900]], radius=2900)
-    assert set(erased["removed"]) == {f"class-{tumor['id']}", f"class-{stroma['id']}"}
-    assert erased["features"] == []
+    assert set(erased["removed"]) == held and erased["features"] == []
+    assert {c: t["area_px"] for c, t in totals(erased).items()} == {
+        tumor["id"]: 0.0,
+        stroma["id"]: 0.0,
+    }
     assert demo_server.get(annotations(slide)).json()["features"] == []
 
 
@@ -114,13 +179,15 @@ def test_coordinates_beyond_the_slide_are_clipped(demo_server, slide):
         points=[[width - 100, -500], [width + 500, height + 500]],
         radius=40,
     )
-    geom = shape(features(answer)[f"class-{cls['id']}"]["geometry"])
+    geom = added(answer, cls["id"])
     minx, miny, maxx, maxy = geom.bounds
     assert minx >= width - 200 and miny >= 0 and maxx <= width and maxy <= height
+    assert answer["bounds"] == pytest.approx(list(geom.bounds), abs=0.02)
     outside = edit(
         demo_server, slide, tool="brush", class_id=cls["id"], points=[[-900, -900]], radius=5
     )
     assert outside["features"] == [] and outside["version"] == answer["version"]
+    assert outside["classes"] == [] and outside["bounds"] is None
 
 
 def test_bad_input_is_refused_and_nothing_is_stored(demo_server, slide):

@@ -24,6 +24,7 @@ from server.annotations.geometry import (
 )
 from server.errors import ApiError
 from server.store import Store
+from tests.annotation_support import make_service
 
 
 def paint(cells: dict, shape, class_id: int | None) -> None:
@@ -211,26 +212,7 @@ def test_repository_replace_label_geometry_keeps_one_label_per_pixel(tmp_path):
 @pytest.fixture
 def service(tmp_path):
     """The annotation service on a real store, slide library and Socket.IO server (no HTTP)."""
-    from flask import Flask
-    from flask_socketio import SocketIO
-
-    from server.annotations.service import AnnotationService
-    from server.config import Config
-    from server.context import Context
-    from server.slides.library import SlideLibrary
-    from tests.helpers import DEMO_DIR
-
-    library = SlideLibrary([DEMO_DIR])
-    library.scan()
-    ctx = Context(
-        config=Config(slide_roots=[DEMO_DIR], data_dir=tmp_path),
-        store=Store(tmp_path / "db.sqlite3"),
-        library=library,
-        tiles=None,
-        socketio=SocketIO(Flask(__name__)),
-        device_queue=None,
-    )
-    return AnnotationService(ctx)
+    return make_service(tmp_path)
 
 
 def assert_no_leaked_rows(store: Store, slide_id: str) -> None:

@@ -114,10 +114,8 @@ def test_a_detailed_lasso_is_accepted(env):
     body = {"tool": "polygon", "class_id": env["class_id"], "points": points.T.tolist()}
     response = edit(env, body)
     assert response.status_code == 200, response.text
-    (feature,) = response.json()["features"]
-    assert feature["properties"]["area_px"] == pytest.approx(
-        shapely.Polygon(points.T).area, rel=1e-3
-    )
+    (total,) = response.json()["classes"]
+    assert total["area_px"] == pytest.approx(shapely.Polygon(points.T).area, rel=1e-3)
     env["server"].post(f"/api/slides/{env['slide']}/annotations/undo", json={})
 
 

@@ -1,9 +1,10 @@
-"""The GeoJSON text of each label piece, kept in memory for the slides in use.
+"""The GeoJSON text of each label polygon, kept in memory for the slides in use.
 
-Answers carry the full geometry of every class an edit touched; building them from
-cached per-cell text makes that a string join instead of a re-serialisation. An entry
-is tagged with the slide's annotation version and reloaded when the store has moved
-on (e.g. a script wrote labels), so it can never serve stale geometry.
+The collection (GET) is built from cached per-polygon text (parts.py), so it is a string
+join instead of a re-serialisation. An entry is tagged with the slide's annotation
+version and brought forward by the deltas of committed changes; it is reloaded when the
+store has moved on otherwise (e.g. a script wrote labels), so it never serves stale
+geometry. Edits do not read it: their answers carry only their own delta.
 """
 
 from __future__ import annotations
@@ -12,44 +13,48 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from server.annotations import repository as repo
-from server.annotations.geometry import coords_text, from_wkb
-from server.annotations.repository import CellChange
+from server.annotations.parts import Delta, Part, piece_parts
 from server.jobs import compute
 from server.store import Store
 
-CellText = tuple[str, float]  # (GeoJSON polygon coordinates, area px²)
+Cell = tuple[int, int]
 
 
 @dataclass
 class SlideLabels:
-    """Per class, per cell: the piece's GeoJSON coordinates and area, at `version`."""
+    """Per class, per cell, per polygon id: the polygon (Part), at `version`."""
 
     version: int
-    classes: dict[int, dict[tuple[int, int], CellText]] = field(default_factory=dict)
+    classes: dict[int, dict[Cell, dict[str, Part]]] = field(default_factory=dict)
 
-    def apply(self, cells: list[CellChange], version: int) -> None:
-        """Bring the entry to `version` by applying committed cell changes."""
-        for c in cells:
-            pieces = self.classes.setdefault(c.class_id, {})
-            if c.after is None:
-                pieces.pop((c.cx, c.cy), None)
-            else:
-                pieces[(c.cx, c.cy)] = (c.after.coords, c.after.area)
-            if not pieces:
-                del self.classes[c.class_id]
+    def add(self, part: Part) -> None:
+        """Hold one polygon."""
+        cells = self.classes.setdefault(part.class_id, {})
+        cells.setdefault((part.cx, part.cy), {})[part.id] = part
+
+    def apply(self, delta: Delta, version: int) -> None:
+        """Bring the entry to `version` by applying a committed change's delta."""
+        for (class_id, cx, cy), part_id in delta.removed:
+            cells = self.classes.get(class_id, {})
+            cell = cells.get((cx, cy), {})
+            cell.pop(part_id, None)
+            if not cell:
+                cells.pop((cx, cy), None)
+            if not cells:
+                self.classes.pop(class_id, None)
+        for part in delta.added:
+            self.add(part)
         self.version = version
 
-    def class_text(self, class_id: int) -> tuple[list[str], float]:
-        """(polygon coordinate texts, total area px²) of one class; ([], 0) when unlabelled."""
-        pieces = self.classes.get(class_id)
-        if not pieces:
-            return [], 0.0
-        return [t for t, _ in pieces.values()], sum(a for _, a in pieces.values())
+    def class_texts(self, class_id: int) -> list[str]:
+        """The GeoJSON Polygon coordinates of every polygon of one class ([] when none)."""
+        return [p.text for cell in self.classes.get(class_id, {}).values() for p in cell.values()]
 
-
-def coords_texts(blobs: list[bytes]) -> list[str]:
-    """The GeoJSON polygon coordinates of each WKB piece (run in compute)."""
-    return [coords_text(from_wkb(b)) for b in blobs]
+    def parts(self) -> list[Part]:
+        """Every polygon of every class."""
+        return [
+            p for cells in self.classes.values() for cell in cells.values() for p in cell.values()
+        ]
 
 
 class LabelTextCache:
@@ -67,13 +72,11 @@ class LabelTextCache:
             self._entries.move_to_end(slide_id)
             return entry
         rows = repo.live_rows(store, slide_id)  # read together with `version`: no yield between
-        texts = compute(coords_texts, [r["wkb"] for r in rows])
+        keyed = [(r["class_id"], r["cx"], r["cy"], r["wkb"]) for r in rows]
         loaded = SlideLabels(version)
-        for row, text in zip(rows, texts, strict=True):
-            loaded.classes.setdefault(row["class_id"], {})[(row["cx"], row["cy"])] = (
-                text,
-                row["area"],
-            )
+        for parts in compute(piece_parts, keyed):
+            for part in parts:
+                loaded.add(part)
         current = self._entries.get(slide_id)
         if current is None or current.version <= version:
             self._entries[slide_id] = loaded
@@ -82,13 +85,13 @@ class LabelTextCache:
                 self._entries.popitem(last=False)
         return loaded
 
-    def committed(self, slide_id: str, cells: list[CellChange], version: int) -> None:
+    def committed(self, slide_id: str, delta: Delta, version: int) -> None:
         """After a commit that moved the slide to `version`: update or drop its entry."""
         entry = self._entries.get(slide_id)
         if entry is None:
             return
         if entry.version == version - 1:
-            entry.apply(cells, version)
+            entry.apply(delta, version)
         else:
             del self._entries[slide_id]
 

@@ -24,6 +24,7 @@ from server.annotations.geometry import (
     polygon_shape,
     stroke_shape,
 )
+from server.annotations.parts import Delta, changes_delta
 from server.annotations.repository import CellChange
 from server.errors import ApiError
 from server.slides.library import SlideEntry
@@ -107,18 +108,20 @@ def tool_shape(edit: Edit, width: int, height: int) -> BaseGeometry:
     return clip_to_slide(shape, width, height)
 
 
-def paint(rows: dict, shape: BaseGeometry, class_id: int | None) -> list[CellChange]:
-    """Cell changes painting `shape` with `class_id` (None erases) over the `rows` under it."""
+def paint(rows: dict, shape: BaseGeometry, class_id: int | None) -> tuple[list[CellChange], Delta]:
+    """Cell changes painting `shape` with `class_id` (None erases) over the `rows` under it,
+    and their delta (the polygons that appear and disappear)."""
     cells = {key: from_wkb(wkb) for key, (_, wkb) in rows.items()}
     changed = apply_shape(cells, shape, class_id)
-    return [
+    changes = [
         CellChange(
             *key, rows[key][0] if key in rows else None, None if g is None else make_piece(g)
         )
         for key, g in changed.items()
     ]
+    return changes, changes_delta((key, cells.get(key), g) for key, g in changed.items())
 
 
 def roi_pieces(shape: BaseGeometry) -> list[Piece]:
     """Each polygon of an ROI shape (clipping may split it) as its own stored ROI."""
-    return [make_piece(p) for p in shapely.get_parts(shape) if not p.is_empty]
+    return [make_piece(p, with_coords=True) for p in shapely.get_parts(shape) if not p.is_empty]

@@ -148,14 +148,14 @@ def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
 
     Self-crossing polygons are repaired (as edits are), features without area are listed
     in `skipped`; unusable coordinates, over-long class names and imports over the size
-    bounds are refused. Where labels of different classes overlap, the class that appears
-    later in the file takes the pixels, so every pixel keeps one label. Runs in a compute
-    thread.
+    bounds are refused. Where labels of different classes overlap, the feature that comes
+    later in the file takes the pixels, as the same shapes painted one by one with the
+    polygon tool would, so every pixel keeps one label. Runs in a compute thread.
     """
     features = _features(doc)
     _check_size(features)
     out = ImportedLabels()
-    parts: dict[str, list[BaseGeometry]] = {}
+    labelled: list[tuple[str, BaseGeometry]] = []  # (class name, area) in file order
     keys: dict[str, str] = {}  # lower-case name -> the spelling seen first
     points = 0
     for index, feature in enumerate(features):
@@ -182,31 +182,35 @@ def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
         if name is None:
             out.skipped.append(f"feature {index + 1}: no classification")
             continue
-        key = keys.setdefault(name.lower(), name)
-        if key not in parts and len(parts) >= MAX_IMPORT_CLASSES:
+        if name.lower() not in keys and len(keys) >= MAX_IMPORT_CLASSES:
             raise ApiError(
                 400,
                 f"An import may name at most {MAX_IMPORT_CLASSES} classes",
                 hint="Label masks hold one byte per pixel; merge some classes first.",
             )
-        parts.setdefault(key, []).append(area)
+        key = keys.setdefault(name.lower(), name)
+        labelled.append((key, area))
         out.colors.setdefault(key, hex_color(color))
-    out.labels = _exclusive(parts)
+    out.labels = _in_feature_order(labelled)
     return out
 
 
-def _exclusive(parts: dict[str, list[BaseGeometry]]) -> dict[str, BaseGeometry]:
-    """Each class's union, later classes taking overlapping pixels; file order kept."""
-    labels: dict[str, BaseGeometry] = {}
-    taken: BaseGeometry = Polygon()
-    for name in reversed(list(parts)):
-        geom = repair(shapely.union_all(parts[name]))
-        if not taken.is_empty:
-            geom = repair(geom.difference(taken))
-        taken = geom if taken.is_empty else taken.union(geom)
+def _in_feature_order(labelled: list[tuple[str, BaseGeometry]]) -> dict[str, BaseGeometry]:
+    """Each class's union, where a later feature takes the pixels it shares with earlier ones
+    of other classes (a pixel belongs to the last feature covering it); classes in the order
+    they first appear. Only features whose boxes meet are compared."""
+    geoms = [geom for _, geom in labelled]
+    names = [name for name, _ in labelled]
+    tree = shapely.STRtree(geoms)
+    kept: dict[str, list[BaseGeometry]] = {name: [] for name in names}
+    for index, (name, geom) in enumerate(labelled):
+        later = [j for j in tree.query(geom) if j > index and names[j] != name]
+        if later:
+            geom = repair(geom.difference(shapely.union_all([geoms[j] for j in later])))
         if not geom.is_empty:
-            labels[name] = geom
-    return {name: labels[name] for name in parts if name in labels}
+            kept[name].append(geom)
+    labels = {name: repair(shapely.union_all(parts)) for name, parts in kept.items() if parts}
+    return {name: geom for name, geom in labels.items() if not geom.is_empty}
 
 
 def geometry_text(geom: BaseGeometry) -> str:

@@ -91,11 +91,16 @@ class Work:
 
 @dataclass(frozen=True)
 class Piece:
-    """One class's geometry inside one cell, ready to store: WKB, area, GeoJSON polygons."""
+    """One class's geometry inside one cell (or one ROI), ready to store: WKB and area.
+
+    `coords` (the polygons' GeoJSON coordinates, comma-joined, without outer brackets) is
+    made only for ROIs, which store it; label answers name and send single parts instead
+    (parts.py), so an edit never serialises a whole cell.
+    """
 
     wkb: bytes
     area: float
-    coords: str  # the polygons' GeoJSON coordinates, comma-joined, without outer brackets
+    coords: str = ""
 
 
 def simplify_tolerance(radius: float) -> float:
@@ -402,6 +407,9 @@ def apply_shape(
     `cells` holds the current pieces of every class in the cells the shape overlaps.
     The shape is added to `class_id` and removed from every other class, so a pixel
     keeps at most one label. Returns the changed pieces (None = the piece is gone).
+    Only the polygons of a piece that the shape reaches take part in the overlay; the
+    others are kept as they are (same coordinates), so the work of an edit does not grow
+    with how many shapes a cell already holds, and unchanged polygons keep their names.
     """
     by_cell: dict[tuple[int, int], list[Key]] = {}
     for key in cells:
@@ -411,25 +419,48 @@ def apply_shape(
         for key in by_cell.get((cx, cy), ()):
             if key[0] == class_id:
                 continue
-            old = cells[key]
-            if not shapely.relate_pattern(old, piece, "T********"):
-                continue  # no shared interior: nothing to take
-            # GEOS overlay results are valid for valid inputs: only dust is dropped.
-            new = polygonal(old.difference(piece))
-            changed[key] = None if new.is_empty else new
+            new = _take(cells[key], piece)
+            if new is not None:
+                changed[key] = None if new.is_empty else new
         if class_id is not None:
             key = (class_id, cx, cy)
             old = cells.get(key)
             if old is not None and old.contains(piece):
                 continue
-            new = piece if old is None else polygonal(old.union(piece))
-            changed[key] = new
+            changed[key] = piece if old is None else _add(old, piece)
     return changed
 
 
-def make_piece(geom: BaseGeometry) -> Piece:
-    """Serialise one cell piece for storage."""
-    return Piece(shapely.to_wkb(geom), float(geom.area), coords_text(geom))
+def _take(old: BaseGeometry, piece: BaseGeometry) -> BaseGeometry | None:
+    """`old` without `piece`; None when they share no interior (nothing to take)."""
+    parts = shapely.get_parts(old)
+    hit = shapely.relate_pattern(parts, piece, "T********")
+    if not hit.any():
+        return None
+    # GEOS overlay results are valid for valid inputs: only dust is dropped.
+    cut = [polygonal(p.difference(piece)) for p in parts[hit]]
+    return _collect_parts([*parts[~hit], *cut])
+
+
+def _add(old: BaseGeometry, piece: BaseGeometry) -> BaseGeometry:
+    """`old` with `piece` added: the polygons it touches are merged with it."""
+    parts = shapely.get_parts(old)
+    hit = shapely.intersects(parts, piece)
+    merged = polygonal(shapely.union_all([*parts[hit], piece]))
+    return _collect_parts([*parts[~hit], merged])
+
+
+def _collect_parts(geoms: list[BaseGeometry]) -> BaseGeometry:
+    """One (Multi)Polygon of the polygons of `geoms` (disjoint up to touching points)."""
+    polys = [p for g in geoms for p in shapely.get_parts(g) if not p.is_empty]
+    if not polys:
+        return Polygon()
+    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+
+
+def make_piece(geom: BaseGeometry, with_coords: bool = False) -> Piece:
+    """Serialise one cell piece (or, `with_coords`, one ROI) for storage."""
+    return Piece(shapely.to_wkb(geom), float(geom.area), coords_text(geom) if with_coords else "")
 
 
 def coords_text(geom: BaseGeometry) -> str:

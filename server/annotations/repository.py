@@ -62,6 +62,50 @@ CREATE TABLE IF NOT EXISTS annotation_versions (
 );
 """
 
+# Running totals of the live pieces per (slide, class), kept by triggers whatever writes the
+# pieces (edits, undo, import, history pruning, class deletes), so an answer reads a class's
+# area in one lookup instead of summing its pieces. Databases made before the table existed
+# are filled once (the INSERT does nothing while the table has rows).
+TOTALS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS annotation_totals (
+    slide_id TEXT NOT NULL,
+    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    area REAL NOT NULL,
+    pieces INTEGER NOT NULL,
+    PRIMARY KEY (slide_id, class_id)
+);
+CREATE TRIGGER IF NOT EXISTS annotation_totals_insert AFTER INSERT ON annotation_pieces
+WHEN new.live = 1 BEGIN
+    INSERT INTO annotation_totals (slide_id, class_id, area, pieces)
+    VALUES (new.slide_id, new.class_id, new.area, 1)
+    ON CONFLICT (slide_id, class_id)
+    DO UPDATE SET area = area + excluded.area, pieces = pieces + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS annotation_totals_revive AFTER UPDATE OF live ON annotation_pieces
+WHEN old.live = 0 AND new.live = 1 BEGIN
+    INSERT INTO annotation_totals (slide_id, class_id, area, pieces)
+    VALUES (new.slide_id, new.class_id, new.area, 1)
+    ON CONFLICT (slide_id, class_id)
+    DO UPDATE SET area = area + excluded.area, pieces = pieces + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS annotation_totals_kill AFTER UPDATE OF live ON annotation_pieces
+WHEN old.live = 1 AND new.live = 0 BEGIN
+    UPDATE annotation_totals
+    SET pieces = pieces - 1, area = CASE WHEN pieces = 1 THEN 0.0 ELSE area - old.area END
+    WHERE slide_id = old.slide_id AND class_id = old.class_id;
+END;
+CREATE TRIGGER IF NOT EXISTS annotation_totals_delete AFTER DELETE ON annotation_pieces
+WHEN old.live = 1 BEGIN
+    UPDATE annotation_totals
+    SET pieces = pieces - 1, area = CASE WHEN pieces = 1 THEN 0.0 ELSE area - old.area END
+    WHERE slide_id = old.slide_id AND class_id = old.class_id;
+END;
+INSERT INTO annotation_totals (slide_id, class_id, area, pieces)
+SELECT slide_id, class_id, SUM(area), COUNT(*) FROM annotation_pieces
+WHERE live = 1 AND NOT EXISTS (SELECT 1 FROM annotation_totals)
+GROUP BY slide_id, class_id;
+"""
+
 Key = tuple[int, int, int]  # (class_id, cx, cy)
 EDGE_TOLERANCE = 1e-6  # px: a coordinate this close to a cell edge may lie on it
 
@@ -92,6 +136,7 @@ def ensure_schema(store: Store) -> None:
     """Create the annotation tables (and the classes table they refer to)."""
     classes.ensure_schema(store)
     store.ensure_schema("annotations", SCHEMA)
+    store.ensure_schema("annotation_totals", TOTALS_SCHEMA)
 
 
 # ---- reading -------------------------------------------------------------------------
@@ -149,11 +194,20 @@ def class_areas(store: Store, slide_id: str) -> dict[int, float]:
     """Labelled area in px² per class (classes without labels omitted)."""
     ensure_schema(store)
     rows = store.query(
-        "SELECT class_id, SUM(area) FROM annotation_pieces WHERE slide_id = ? AND live = 1"
-        " GROUP BY class_id",
+        "SELECT class_id, area FROM annotation_totals WHERE slide_id = ? AND pieces > 0",
         (slide_id,),
     )
     return {r[0]: r[1] for r in rows}
+
+
+def class_area(store: Store, slide_id: str, class_id: int) -> float:
+    """Labelled area in px² of one class on a slide (0 when it has none): one lookup."""
+    ensure_schema(store)
+    row = store.query_one(
+        "SELECT area FROM annotation_totals WHERE slide_id = ? AND class_id = ? AND pieces > 0",
+        (slide_id, class_id),
+    )
+    return row[0] if row else 0.0
 
 
 def rois(store: Store, slide_id: str) -> list[sqlite3.Row]:

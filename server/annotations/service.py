@@ -3,7 +3,9 @@
 Every change of a slide runs under that slide's semaphore (read, compute, write), so
 two clients' edits never interleave. Shapely work runs in `compute` threads; the
 store is read and written by the greenlet, and the change is committed before the
-answer is built (answers.py assembles it from cached per-piece GeoJSON text).
+answer is built. An answer carries the change only (answers.py): the polygons that
+appeared or disappeared in the cells the edit touched (parts.py) and each changed
+class's running total, so neither its size nor its cost grows with the slide's labels.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 from eventlet.semaphore import Semaphore
@@ -20,15 +21,22 @@ from shapely.geometry.base import BaseGeometry
 
 from server.annotations import classes, history
 from server.annotations import repository as repo
-from server.annotations.answers import answer_text, json_bool, label_feature, roi_feature, um2
-from server.annotations.cache import LabelTextCache, coords_texts
+from server.annotations.answers import (
+    change_text,
+    class_entries,
+    class_feature,
+    json_bool,
+    part_feature,
+    roi_feature,
+    um2,
+)
+from server.annotations.cache import LabelTextCache, SlideLabels
 from server.annotations.edits import paint, roi_pieces, tool_shape, validate_edit
 from server.annotations.geojson import ImportedLabels, export_collection, parse_collection
 from server.annotations.geometry import (
     CELL,
     MAX_CELLS,
     GeometryError,
-    Piece,
     TooMuchWork,
     cell_range,
     make_piece,
@@ -36,6 +44,7 @@ from server.annotations.geometry import (
     split_into_cells,
 )
 from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size, rasterise
+from server.annotations.parts import Delta, wkb_changes_delta
 from server.annotations.repository import CellChange
 from server.context import Context
 from server.errors import ApiError
@@ -46,20 +55,13 @@ from server.slides.library import SlideEntry
 log = logging.getLogger(__name__)
 
 # Above this size an `annotations:changed` event says "reload" (features null) instead of
-# carrying the geometry, so the event loop never parses megabytes to forward one edit.
+# carrying the change, so the event loop never parses megabytes to forward one edit.
 MAX_EVENT_FEATURES_BYTES = 256_000
 # The GeoJSON export merges each class into one geometry: bounded by the stored geometry
 # (16 bytes of WKB per vertex, so about 8 million vertices).
 MAX_EXPORT_WKB_BYTES = 128 * 2**20
 MAX_IMPORT_CELLS = 2 * MAX_CELLS  # distinct grid cells one GeoJSON import may cover
-
-
-@dataclass
-class Changes:
-    """What one change touched: classes and ROIs whose features the answer must carry."""
-
-    class_ids: set[int] = field(default_factory=set)
-    roi_ids: list[int] = field(default_factory=list)
+FORMS = ("classes", "parts")  # the collection's forms: a feature per class, or per polygon
 
 
 def ensure_schema(store) -> None:
@@ -97,44 +99,46 @@ class AnnotationService:
                     raise ApiError(400, "The ROI lies outside the slide")
                 return self._add_rois(entry, shape, edit.client_id)
             if shape.is_empty:
-                return self._answer(entry, repo.version(self.store, entry.id), Changes())
+                return self._unchanged(entry)
             rows = repo.cells_in_bounds(self.store, entry.id, shape.bounds)
             target = edit.class_id if edit.tool in ("brush", "polygon") else None
-            cells = _computed(paint, rows, shape, target)
-            return self._commit(entry, edit.tool, cells, edit.client_id)
+            cells, delta = _computed(paint, rows, shape, target)
+            return self._commit(entry, edit.tool, cells, delta, edit.client_id)
 
     def _add_rois(self, entry: SlideEntry, shape: BaseGeometry, client_id: str | None) -> str:
         pieces = compute(roi_pieces, shape)
-        return self._commit(entry, "roi", [], client_id, new_rois=pieces)
+        return self._commit(entry, "roi", [], Delta(), client_id, new_rois=pieces)
 
     def delete_roi(self, entry: SlideEntry, roi_id: int, client_id: str | None) -> str:
         """Remove one ROI (an undoable step)."""
         with self.lock(entry.id):
             if repo.roi_coords(self.store, entry.id, roi_id) is None:
                 raise ApiError(404, f"ROI {roi_id} not found on this slide")
-            return self._commit(entry, "roi-delete", [], client_id, dead_rois=[roi_id])
+            return self._commit(entry, "roi-delete", [], Delta(), client_id, dead_rois=[roi_id])
 
     def _commit(
         self,
         entry: SlideEntry,
         action: str,
         cells: list[CellChange],
+        delta: Delta,
         client_id: str | None,
         new_rois: list = (),
         dead_rois: list[int] = (),
     ) -> str:
         """Write the changes and their history step in one transaction, then answer."""
         if not cells and not new_rois and not dead_rois:
-            return self._answer(entry, repo.version(self.store, entry.id), Changes())
+            return self._unchanged(entry)
         with self.store.transaction() as conn:
-            cells = _existing_classes_only(conn, cells)
+            existing = _class_ids_now(conn)
+            cells = [c for c in cells if c.class_id in existing]
+            delta = delta.only_classes(existing)
             written = repo.write_changes(conn, entry.id, cells, new_rois, dead_rois)
             history.record(conn, entry.id, action, written)
-        self.cache.committed(entry.id, cells, written.version)
-        changes = Changes(
-            {c.class_id for c in cells}, [*written.rois_killed, *written.rois_created]
+        self.cache.committed(entry.id, delta, written.version)
+        return self._changed(
+            entry, written.version, delta, written.rois_created, written.rois_killed, client_id
         )
-        return self._changed(entry, written.version, changes, client_id)
 
     # ---- undo / redo ---------------------------------------------------------------
 
@@ -150,9 +154,10 @@ class AnnotationService:
                 if redo
                 else (step.rois_created, step.rois_killed)
             )
-            dying = repo.pieces_by_id(self.store, die)
-            reviving = repo.pieces_by_id(self.store, revive)
-            texts = compute(coords_texts, [r["wkb"] for r in reviving])
+            delta = compute(
+                wkb_changes_delta,
+                _flips(repo.pieces_by_id(self.store, die), repo.pieces_by_id(self.store, revive)),
+            )
             with self.store.transaction() as conn:
                 # Kill first: a revived piece may take the cell of one that dies.
                 repo.set_live(conn, "annotation_pieces", die, False)
@@ -161,19 +166,18 @@ class AnnotationService:
                 repo.set_live(conn, "annotation_rois", rois_revive, True)
                 history.mark(conn, entry.id, step.seq, undone=not redo)
                 version = repo.bump_version(conn, entry.id)
-            cells = [CellChange(r["class_id"], r["cx"], r["cy"], r["id"], None) for r in dying]
-            cells += [
-                CellChange(r["class_id"], r["cx"], r["cy"], None, Piece(r["wkb"], r["area"], t))
-                for r, t in zip(reviving, texts, strict=True)
-            ]
-            self.cache.committed(entry.id, cells, version)
-            changes = Changes({c.class_id for c in cells}, [*rois_die, *rois_revive])
-            return self._changed(entry, version, changes, client_id)
+            self.cache.committed(entry.id, delta, version)
+            return self._changed(entry, version, delta, rois_revive, rois_die, client_id)
 
     # ---- import --------------------------------------------------------------------
 
-    def replace(self, entry: SlideEntry, doc: object, client_id: str | None) -> str:
-        """Replace all labels and ROIs from GeoJSON (one undo step); the new collection."""
+    def replace(
+        self, entry: SlideEntry, doc: object, client_id: str | None, form: str = "classes"
+    ) -> str:
+        """Replace all labels and ROIs from GeoJSON (one undo step); the new collection.
+
+        Where features overlap, the later one takes the pixels (as a sequence of edits would).
+        """
         info = entry.info
         imported: ImportedLabels = _computed(_parse_import, doc, info.width, info.height)
         names = list(imported.labels)
@@ -190,11 +194,11 @@ class AnnotationService:
                 cells = _replacement(old, new)
                 written = repo.write_changes(conn, entry.id, cells, cut[1], old_rois)
                 history.record(conn, entry.id, "import", written)
-            self.cache.committed(entry.id, cells, written.version)
+            self.cache.forget(entry.id)
         if created:
             self.ctx.emit("classes:changed", classes.list_classes(self.store))
-        self._emit_changed(entry.id, written.version, client_id, None, [])
-        text = self.collection(entry)
+        self._emit_changed(entry.id, written.version, client_id, None, _RELOAD)
+        text = self.collection(entry, form)
         if imported.skipped:
             text = text[:-1] + ',"skipped":' + json.dumps(imported.skipped) + "}"
         return text
@@ -219,29 +223,61 @@ class AnnotationService:
             self.cache.forget(slide_id)
         self.ctx.emit("classes:changed", classes.list_classes(self.store))
         for slide_id, version in versions.items():
-            self._emit_changed(slide_id, version, None, None, [f"class-{class_id}"])
+            gone = {**_RELOAD, "removed": [f"class-{class_id}"]}
+            self._emit_changed(slide_id, version, None, None, gone)
 
     # ---- reading -------------------------------------------------------------------
 
-    def collection(self, entry: SlideEntry) -> str:
-        """GET: the FeatureCollection of labels and ROIs with version and undo state."""
-        labels = self.cache.get(self.store, entry.id)
+    def collection(self, entry: SlideEntry, form: str = "classes") -> str:
+        """GET: the FeatureCollection of labels and ROIs with version and undo state.
+
+        `form` "classes": one feature per class (`class-<id>`, v1); "parts": one feature per
+        polygon and grid cell (the ids edit answers use) plus `classes` with their totals.
+        """
+        if form not in FORMS:
+            raise ApiError(400, f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
+        labels = self._labels(entry)
         can_undo, can_redo = history.can_undo_redo(self.store, entry.id)
-        features = [
-            text
-            for c in classes.list_classes(self.store)
-            if (text := label_feature(entry, c, labels)) is not None
-        ]
+        listed = classes.list_classes(self.store)
+        extra = ""
+        if form == "parts":
+            features = [part_feature(p) for p in labels.parts()]
+            held = [c["id"] for c in listed if c["id"] in labels.classes]
+            entries = class_entries(self.store, entry, held)
+            extra = '"classes":' + json.dumps(entries, separators=(",", ":")) + ","
+        else:
+            areas = repo.class_areas(self.store, entry.id)
+            features = [
+                text
+                for c in listed
+                if (
+                    text := class_feature(
+                        entry, c, labels.class_texts(c["id"]), areas.get(c["id"], 0.0)
+                    )
+                )
+                is not None
+            ]
         features += [roi_feature(r["id"], r["coords"]) for r in repo.rois(self.store, entry.id)]
         return "".join(
             [
-                '{"type":"FeatureCollection",',
+                f'{{"type":"FeatureCollection","form":"{form}",',
                 f'"version":{labels.version},"can_undo":{json_bool(can_undo)},',
-                f'"can_redo":{json_bool(can_redo)},"features":[',
+                f'"can_redo":{json_bool(can_redo)},',
+                extra,
+                '"features":[',
                 ",".join(features),
                 "]}",
             ]
         )
+
+    def _labels(self, entry: SlideEntry) -> SlideLabels:
+        """The cached labels, at the store's version (a change may land during a reload)."""
+        labels = self.cache.get(self.store, entry.id)
+        for _ in range(3):
+            if labels.version == repo.version(self.store, entry.id):
+                break
+            labels = self.cache.get(self.store, entry.id)
+        return labels
 
     def summary(self, entry: SlideEntry) -> dict:
         """Labelled area per class (px² and µm²) and the number of ROIs."""
@@ -299,42 +335,40 @@ class AnnotationService:
 
     # ---- answers and events --------------------------------------------------------
 
-    def _features(self, entry: SlideEntry, changes: Changes) -> tuple[list[str], list[str]]:
-        features, removed = [], []
-        labels = self.cache.get(self.store, entry.id) if changes.class_ids else None
-        for class_id in sorted(changes.class_ids):
-            cls = classes.get_class(self.store, class_id)
-            text = label_feature(entry, cls, labels) if cls else None
-            (features.append(text) if text else removed.append(f"class-{class_id}"))
-        for roi_id in changes.roi_ids:
-            coords = repo.roi_coords(self.store, entry.id, roi_id)
-            if coords is None:
-                removed.append(f"roi-{roi_id}")
-            else:
-                features.append(roi_feature(roi_id, coords))
-        return features, removed
+    def _unchanged(self, entry: SlideEntry) -> str:
+        """The answer to an edit that changed nothing (e.g. painted outside the slide)."""
+        version = repo.version(self.store, entry.id)
+        return change_text(self.store, entry, version, Delta(), [], [])[0]
 
-    def _answer(self, entry: SlideEntry, version: int, changes: Changes) -> str:
-        features, removed = self._features(entry, changes)
-        return answer_text(self.store, entry.id, version, features, removed)
-
-    def _changed(self, entry: SlideEntry, version: int, changes: Changes, client_id) -> str:
+    def _changed(
+        self,
+        entry: SlideEntry,
+        version: int,
+        delta: Delta,
+        new_rois: list[int],
+        dead_rois: list[int],
+        client_id: str | None,
+    ) -> str:
         """The answer to a committed change; also sent to the slide's room."""
-        features, removed = self._features(entry, changes)
-        size = sum(len(f) for f in features)
-        parsed = (
-            json.loads("[" + ",".join(features) + "]") if size <= MAX_EVENT_FEATURES_BYTES else None
-        )
-        self._emit_changed(entry.id, version, client_id, parsed, removed)
-        return answer_text(self.store, entry.id, version, features, removed)
+        rois = [
+            roi_feature(roi_id, coords)
+            for roi_id in new_rois
+            if (coords := repo.roi_coords(self.store, entry.id, roi_id)) is not None
+        ]
+        gone = [f"roi-{roi_id}" for roi_id in dead_rois]
+        text, features, rest = change_text(self.store, entry, version, delta, rois, gone)
+        parsed = json.loads(f"[{features}]") if len(features) <= MAX_EVENT_FEATURES_BYTES else None
+        self._emit_changed(entry.id, version, client_id, parsed, rest)
+        return text
 
-    def _emit_changed(self, slide_id: str, version: int, client_id, features, removed) -> None:
+    def _emit_changed(self, slide_id: str, version: int, client_id, features, rest: dict) -> None:
+        """Send `annotations:changed` (features None: "reload") to the slide's room."""
         payload = {
             "slide_id": slide_id,
             "version": version,
             "client_id": client_id,
             "features": features,
-            "removed": removed,
+            **rest,
         }
         # Sent from its own greenlet so the editor's answer does not wait for the fan-out.
         spawn(self.ctx.emit, "annotations:changed", payload, room("slide", slide_id))
@@ -346,7 +380,7 @@ class AnnotationService:
             "version": repo.version(self.store, slide_id),
             "client_id": None,
             "features": None,
-            "removed": [],
+            **_RELOAD,
         }
         ctx.socketio.emit("annotations:changed", payload, to=sid)
 
@@ -364,10 +398,22 @@ def _computed(fn, *args):
         raise ApiError(400, str(exc)) from exc
 
 
-def _existing_classes_only(conn: sqlite3.Connection, cells: list[CellChange]) -> list[CellChange]:
-    """Drop changes of classes deleted while the edit was being computed."""
-    existing = {r[0] for r in conn.execute("SELECT id FROM classes")}
-    return [c for c in cells if c.class_id in existing]
+# The fields of an `annotations:changed` event that says "reload" (features null).
+_RELOAD = {"removed": [], "classes": [], "bounds": None}
+
+
+def _class_ids_now(conn: sqlite3.Connection) -> set[int]:
+    """The ids of the classes that exist (a class may go while an edit is computed)."""
+    return {r[0] for r in conn.execute("SELECT id FROM classes")}
+
+
+def _flips(dying: list[sqlite3.Row], reviving: list[sqlite3.Row]) -> list[tuple]:
+    """(key, WKB before, WKB after) of each cell an undo/redo step flips."""
+    changes: dict[tuple[int, int, int], list] = {}
+    for index, rows in ((0, dying), (1, reviving)):
+        for r in rows:
+            changes.setdefault((r["class_id"], r["cx"], r["cy"]), [None, None])[index] = r["wkb"]
+    return [(key, before, after) for key, (before, after) in changes.items()]
 
 
 def _class_ids(conn, names: list[str], colors: dict[str, str | None]) -> tuple[dict, bool]:
@@ -467,4 +513,4 @@ def _cut_imported(labels: list[BaseGeometry], rois: list[BaseGeometry]) -> tuple
     cells = [
         {key: make_piece(piece) for key, piece in split_into_cells(geom).items()} for geom in labels
     ]
-    return cells, [make_piece(r) for r in rois]
+    return cells, [make_piece(r, with_coords=True) for r in rois]

@@ -1,8 +1,10 @@
 """HTTP API for one slide's annotations: read, edit, undo/redo, import/export, masks.
 
-Labels are one GeoJSON Feature per class (`class-<id>`), ROIs one per ROI (`roi-<id>`),
-in level-0 pixels; every change answers with the version, undo state and the changed
-features, committed before the answer (see server/annotations/service.py).
+The collection has labels as one GeoJSON Feature per class (`class-<id>`, the default
+`form=classes`) or per polygon and grid cell (`label-<class>-<cx>-<cy>-<hash>`,
+`form=parts`), ROIs one per ROI (`roi-<id>`), in level-0 pixels. Every change answers,
+once committed, with the version, undo state and the change only: polygons added and
+removed, changed classes' totals, and its bounds (see server/annotations/service.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from server.annotations.classes import ClassError
 from server.annotations.edits import parse_client_id
 from server.annotations.masks import encode_png, encode_tiff
-from server.annotations.service import AnnotationService
+from server.annotations.service import FORMS, AnnotationService
 from server.api.slides import readable_slide
 from server.context import current_context
 from server.downloads import attachment
@@ -58,7 +60,8 @@ def _optional_body() -> dict:
 @bp.get("/api/slides/<slide_id>/annotations")
 def get_annotations(slide_id: str):
     """The slide's labels and ROIs as a GeoJSON FeatureCollection (+ version, undo state)."""
-    return _json_text(_service().collection(readable_slide(slide_id)))
+    entry = readable_slide(slide_id)
+    return _json_text(_service().collection(entry, request.args.get("form", "classes")))
 
 
 @bp.post("/api/slides/<slide_id>/annotations/edits")
@@ -96,12 +99,18 @@ def redo(slide_id: str):
 
 @bp.put("/api/slides/<slide_id>/annotations")
 def put_annotations(slide_id: str):
-    """Replace all labels and ROIs from GeoJSON (QuPath accepted); creates missing classes."""
+    """Replace all labels and ROIs from GeoJSON (QuPath accepted); creates missing classes.
+
+    Where features overlap, the later feature takes the pixels, as a sequence of edits would.
+    """
     entry = readable_slide(slide_id)
     doc = _json_body("The body must be GeoJSON (a FeatureCollection)")
     client_id = parse_client_id(request.args.get("client_id"))
+    form = request.args.get("form", "classes")
+    if form not in FORMS:  # refused before anything is replaced
+        raise ApiError(400, f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
     try:
-        return _json_text(_service().replace(entry, doc, client_id))
+        return _json_text(_service().replace(entry, doc, client_id, form))
     except ClassError as exc:  # e.g. more classes than masks can hold; nothing was written
         raise ApiError(400, str(exc), hint=IMPORT_CLASSES_HINT) from exc
 
