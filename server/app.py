@@ -12,10 +12,11 @@ from server.annotations import classes
 from server.annotations.service import AnnotationService
 from server.api import annotations, apps, openapi, results, slides, training
 from server.api import classes as class_api
+from server.api.http import SafeJSONProvider, install_error_handlers
 from server.config import Config
 from server.context import Context
 from server.device import select_device
-from server.errors import SafeJSONProvider, SocketJSON, install_error_handlers, not_found
+from server.errors import SocketJSON, not_found
 from server.events import Watchers, install_events
 from server.inference.jobs import InferenceJobs
 from server.inference.results import ResultTable

@@ -7,7 +7,8 @@ import logging
 import pytest
 from flask import Flask, request
 
-from server.errors import ApiError, SafeJSONProvider, install_error_handlers
+from server.api.http import SafeJSONProvider, install_error_handlers
+from server.errors import Conflict, NotFound, TooLarge, UserError
 
 
 @pytest.fixture
@@ -22,20 +23,25 @@ def client():
 
     @app.get("/refused")
     def refused():
-        raise ApiError(409, "Not now", hint="Later.")
+        raise Conflict("Not now", hint="Later.")
+
+    @app.get("/kind/<name>")
+    def kind(name: str):
+        kinds = {"missing": NotFound, "big": TooLarge, "bad": UserError}
+        raise kinds[name]("No", field="size")
 
     @app.post("/echo")
     def echo():
         body = request.get_json(silent=True)
         if body is None:
-            raise ApiError(400, "Send JSON")
+            raise UserError("Send JSON")
         return {"ok": True}
 
     return app.test_client()
 
 
 def test_an_unexpected_error_is_json_with_an_id_found_in_the_log(client, caplog):
-    with caplog.at_level(logging.ERROR, logger="server.errors"):
+    with caplog.at_level(logging.ERROR, logger="server.api.http"):
         response = client.get("/boom")
     assert response.status_code == 500
     body = response.get_json()
@@ -57,3 +63,10 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(client):
     response = client.post("/echo", data=deep, content_type="application/json")
     assert response.status_code == 400
     assert response.get_json() == {"error": "Send JSON"}
+
+
+@pytest.mark.parametrize(("name", "status"), [("missing", 404), ("big", 413), ("bad", 400)])
+def test_each_kind_of_user_error_has_one_status_and_names_its_field(client, name, status):
+    response = client.get(f"/kind/{name}")
+    assert response.status_code == status
+    assert response.get_json() == {"error": "No", "fields": {"size": "No"}}

@@ -20,7 +20,7 @@ from server.annotations.service import FORMS, AnnotationService
 from server.api.slides import readable_slide
 from server.context import current_context
 from server.downloads import attachment
-from server.errors import ApiError
+from server.errors import NotFound, UserError
 from server.jobs import compute
 from server.slides.library import SlideEntry
 from server.store import fits_integer
@@ -43,7 +43,7 @@ def _json_body(message: str) -> object:
     request.get_data(cache=True)  # raises 413 (RequestEntityTooLarge) before parsing
     body = request.get_json(silent=True)
     if body is None:
-        raise ApiError(400, message)
+        raise UserError(message)
     return body
 
 
@@ -78,7 +78,7 @@ def delete_roi(slide_id: str, roi_id: int):
     entry = readable_slide(slide_id)
     client_id = parse_client_id(_optional_body().get("client_id") or request.args.get("client_id"))
     if not fits_integer(roi_id):
-        raise ApiError(404, f"ROI {roi_id} not found on this slide")
+        raise NotFound(f"ROI {roi_id} not found on this slide")
     return _json_text(_service().delete_roi(entry, roi_id, client_id))
 
 
@@ -108,11 +108,11 @@ def put_annotations(slide_id: str):
     client_id = parse_client_id(request.args.get("client_id"))
     form = request.args.get("form", "classes")
     if form not in FORMS:  # refused before anything is replaced
-        raise ApiError(400, f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
+        raise UserError(f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
     try:
         return _json_text(_service().replace(entry, doc, client_id, form))
     except ClassError as exc:  # e.g. more classes than masks can hold; nothing was written
-        raise ApiError(400, str(exc), hint=IMPORT_CLASSES_HINT) from exc
+        raise UserError(str(exc), hint=IMPORT_CLASSES_HINT) from exc
 
 
 @bp.get("/api/slides/<slide_id>/annotations/export.geojson")
@@ -127,12 +127,12 @@ def export_geojson(slide_id: str):
 def export_mask(slide_id: str, fmt: str):
     """uint8 label mask (PNG or TIFF) at `downsample`; pixel = class position + 1."""
     if fmt not in ("png", "tiff", "tif"):
-        raise ApiError(404, f"Unknown mask format '{fmt}'", hint="Use mask.png or mask.tiff.")
+        raise NotFound(f"Unknown mask format '{fmt}'", hint="Use mask.png or mask.tiff.")
     entry = readable_slide(slide_id)
     try:
         downsample = float(request.args.get("downsample", 1))
     except ValueError as exc:
-        raise ApiError(400, "downsample must be a number") from exc
+        raise UserError("downsample must be a number") from exc
     mask, legend = _service().mask(entry, downsample)
     if fmt == "png":
         data, mimetype = compute(encode_png, mask), "image/png"

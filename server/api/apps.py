@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request, send_file
 from server import apps
 from server.context import current_context
 from server.downloads import attachment
-from server.errors import ApiError
+from server.errors import Conflict, NotFound, UserError
 from server.jobs import compute
 
 bp = Blueprint("apps", __name__)
@@ -32,9 +32,9 @@ def _config(app_id: str) -> dict:
     try:
         return compute(apps.load_app_config, _data_dir(), app_id)
     except apps.AppNotFound as exc:
-        raise ApiError(404, "App not found") from exc
+        raise NotFound("App not found") from exc
     except (apps.AppInvalid, ValueError) as exc:
-        raise ApiError(409, f"The app file is damaged: {exc}") from exc
+        raise Conflict(f"The app file is damaged: {exc}") from exc
 
 
 @bp.get("/api/apps")
@@ -55,11 +55,11 @@ def rename_app(app_id: str):
     _config(app_id)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or "name" not in body:
-        raise ApiError(400, "Expected {name}")
+        raise UserError("Expected {name}")
     try:
         config = compute(apps.rename_app, _data_dir(), app_id, body["name"])
     except apps.AppInvalid as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise UserError(str(exc)) from exc
     return jsonify(summary(config))
 
 
@@ -91,7 +91,7 @@ def import_app():
     request.max_content_length = MAX_IMPORT_BYTES
     upload = request.files.get("file")
     if upload is None:
-        raise ApiError(400, "Send the app file as multipart field 'file'")
+        raise UserError("Send the app file as multipart field 'file'")
     tmp = tempfile.NamedTemporaryFile(suffix=apps.APP_FILE_SUFFIX, delete=False)  # noqa: SIM115
     tmp.close()
     path = Path(tmp.name)
@@ -99,7 +99,7 @@ def import_app():
         upload.save(path)
         config = compute(apps.import_app, _data_dir(), path)
     except apps.AppInvalid as exc:
-        raise ApiError(400, f"Not a valid slidelab app: {exc}") from exc
+        raise UserError(f"Not a valid slidelab app: {exc}") from exc
     finally:
         path.unlink(missing_ok=True)
     return jsonify(summary(config)), 201

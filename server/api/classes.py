@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from server.annotations import classes
 from server.context import current_context
-from server.errors import ApiError, not_found
+from server.errors import UserError, not_found
 
 bp = Blueprint("classes", __name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint("classes", __name__)
 def _body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object")
+        raise UserError("The request body must be a JSON object")
     return body
 
 
@@ -41,7 +41,7 @@ def create_class():
     try:
         created = classes.create_class(current_context().store, body.get("name"), body.get("color"))
     except classes.ClassError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise UserError(str(exc)) from exc
     _broadcast()
     return jsonify(created), 201
 
@@ -57,7 +57,7 @@ def update_class(class_id: int):
     except KeyError as exc:
         raise not_found("Class") from exc
     except classes.ClassError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise UserError(str(exc)) from exc
     _broadcast()
     return jsonify(updated)
 
@@ -68,7 +68,7 @@ def reorder():
     try:
         classes.reorder_classes(current_context().store, _body().get("ids"))
     except classes.ClassError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise UserError(str(exc)) from exc
     return jsonify(_broadcast())
 
 

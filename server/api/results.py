@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from server.context import current_context
 from server.downloads import attachment
-from server.errors import ApiError
+from server.errors import TooLarge, UserError
 from server.inference.jobs import InferenceJobs
 from server.inference.thresholds import parse_threshold
 from server.inference.viewing import ResultViewer
@@ -34,7 +34,7 @@ def _viewer() -> ResultViewer:
 def _body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "Expected a JSON object")
+        raise UserError("Expected a JSON object")
     return body
 
 
@@ -42,7 +42,7 @@ def _threshold() -> float:
     try:
         return parse_threshold(request.args.get("threshold"))
     except ValueError as exc:
-        raise ApiError(400, str(exc), "Use a value from 0 to 1, e.g. 0.5 for 50%.") from exc
+        raise UserError(str(exc), "Use a value from 0 to 1, e.g. 0.5 for 50%.") from exc
 
 
 @bp.post("/api/inference")
@@ -54,10 +54,9 @@ def start_inference():
     if "slide_ids" in body:
         slide_ids = body["slide_ids"]
         if not isinstance(slide_ids, list) or not slide_ids:
-            raise ApiError(400, "slide_ids must be a non-empty list")
+            raise UserError("slide_ids must be a non-empty list")
         if len(slide_ids) > MAX_SLIDES_PER_REQUEST:
-            raise ApiError(
-                413,
+            raise TooLarge(
                 f"{len(slide_ids)} slides in one request (at most {MAX_SLIDES_PER_REQUEST})",
                 "Apply the app to the slides in several requests.",
             )
@@ -132,11 +131,11 @@ def overlay_tile(rid: str, level: int, col: int, row: int):
     threshold = _threshold()
     mode = request.args.get("mode", "classes")
     if mode not in MODES:
-        raise ApiError(400, f"mode must be one of {', '.join(MODES)}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}")
     try:
         cls = int(request.args.get("class", 0))
     except ValueError as exc:
-        raise ApiError(400, "class must be a class index") from exc
+        raise UserError("class must be a class index") from exc
     png, cacheable = _viewer().tile(rid, level, col, row, threshold, mode, cls)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=3600" if cacheable else "no-store"

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from server import __version__
 from server.context import current_context
-from server.errors import ApiError, not_found
+from server.errors import Conflict, NotFound, UserError, not_found
 from server.jobs import compute
 from server.slides.fastpath import CACHE_CONTROL, tile_etag
 from server.slides.handles import OVERLAP, TILE_SIZE
@@ -23,7 +23,7 @@ def readable_slide(slide_id: str) -> SlideEntry:
     if entry is None or entry.outside:
         raise not_found("Slide")
     if not entry.readable:
-        raise ApiError(409, f"Slide '{entry.name}' cannot be read: {entry.error}")
+        raise Conflict(f"Slide '{entry.name}' cannot be read: {entry.error}")
     return entry
 
 
@@ -84,9 +84,9 @@ def thumbnail(slide_id: str):
     try:
         size = int(request.args.get("size", 256))
     except ValueError as exc:
-        raise ApiError(400, "size must be an integer") from exc
+        raise UserError("size must be an integer") from exc
     if not 16 <= size <= 2048:
-        raise ApiError(400, "size must be between 16 and 2048")
+        raise UserError("size must be between 16 and 2048")
     etag = _etag(entry, "thumb", size)
     if request.if_none_match.contains(etag):
         return Response(status=304)
@@ -123,5 +123,5 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
     try:
         data = current_context().tiles.tile(entry, level, col, row)
     except TileOutOfRange as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise NotFound(str(exc)) from exc
     return _image(data, etag)

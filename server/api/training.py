@@ -8,10 +8,10 @@ from server.annotations import classes as class_store
 from server.annotations import repository
 from server.api.slides import readable_slide
 from server.context import Context, current_context
-from server.errors import ApiError, not_found
+from server.errors import UserError, not_found
 from server.training import settings as training_settings
 from server.training.models import ARCHITECTURES
-from server.training.runs import RunConflict, RunService
+from server.training.runs import RunService
 from server.training.tensorboard import PREFIX, EmbeddedTensorBoard
 
 bp = Blueprint("training", __name__)
@@ -24,7 +24,7 @@ def _service() -> RunService:
 def _body() -> dict:
     body = request.get_json(silent=True) if request.data else {}
     if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object")
+        raise UserError("The request body must be a JSON object")
     return body
 
 
@@ -70,8 +70,7 @@ def start():
     chosen = _classes(body.get("classes"), slides)
     _check_class_weights(settings, chosen, errors)
     if errors:
-        raise ApiError(
-            400,
+        raise UserError(
             "Some settings are not valid",
             "Correct the fields marked in red.",
             fields=errors,
@@ -83,13 +82,12 @@ def start():
 
 def _slides(raw) -> list[dict]:
     if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
-        raise ApiError(400, "Choose at least one slide", fields={"slides": "must list slide ids"})
+        raise UserError("Choose at least one slide", fields={"slides": "must list slide ids"})
     out = []
     for slide_id in dict.fromkeys(raw):
         entry = readable_slide(slide_id)
         if not entry.info.mpp:
-            raise ApiError(
-                400,
+            raise UserError(
                 f"Slide '{entry.name}' does not record its resolution (µm/px)",
                 "Training needs calibrated slides.",
             )
@@ -106,12 +104,11 @@ def _classes(raw, slides: list[dict]) -> list[dict]:
             labelled |= set(repository.class_areas(store, slide["id"]))
         return [c for c in class_store.list_classes(store) if c["id"] in labelled]
     if not isinstance(raw, list) or not all(isinstance(c, int) for c in raw):
-        raise ApiError(400, "classes must list class ids", fields={"classes": "must list ids"})
+        raise UserError("classes must list class ids", fields={"classes": "must list ids"})
     known = {c["id"]: c for c in class_store.list_classes(store)}
     missing = [c for c in raw if c not in known]
     if missing:
-        raise ApiError(
-            400,
+        raise UserError(
             f"Unknown class id(s): {', '.join(map(str, missing))}",
             fields={"classes": "contains unknown classes"},
         )
@@ -140,21 +137,18 @@ def _check_labels(ctx: Context, slides: list[dict], chosen: list[dict]) -> None:
         labelled |= {c for c, area in areas.items() if area}
     chosen_labelled = [c for c in chosen if c["id"] in labelled]
     if not chosen_labelled:
-        raise ApiError(
-            400,
+        raise UserError(
             "There are no labels on the chosen slides",
             "Paint at least two classes on a slide before training.",
         )
     if len(chosen_labelled) < 2 and len(chosen) < 2 and len(labelled) >= 2:
-        raise ApiError(
-            400,
+        raise UserError(
             "Choose at least two classes to train",
             fields={"classes": "choose at least two classes"},
         )
     if len(chosen_labelled) < 2:
         name = chosen_labelled[0]["name"]
-        raise ApiError(
-            400,
+        raise UserError(
             f"Only one class ('{name}') is labelled; training needs at least two",
             "Paint another class, e.g. the background or the tissue around it.",
         )
@@ -191,8 +185,6 @@ def control(run_id: str, action: str):
         return jsonify(handlers[action](run_id))
     except KeyError as exc:
         raise not_found("Training run") from exc
-    except RunConflict as exc:
-        raise ApiError(409, str(exc)) from exc
 
 
 def _extra_iterations() -> int | None:
@@ -200,8 +192,7 @@ def _extra_iterations() -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
-        raise ApiError(
-            400,
+        raise UserError(
             "iterations must be a whole number from 1 to 10000000",
             fields={"iterations": "must be a whole number ≥ 1"},
         )

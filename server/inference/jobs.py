@@ -23,7 +23,7 @@ import torch
 
 from server import apps
 from server.device import select_device
-from server.errors import ApiError
+from server.errors import Conflict, UserError
 from server.events import room
 from server.inference import requests
 from server.inference.pipeline import Pipeline, Plan, gpu_threads
@@ -95,11 +95,11 @@ class InferenceJobs:
     # ---- starting jobs -----------------------------------------------------------------
 
     def check_slide(self, slide_id: Any) -> SlideEntry:
-        """The slide to apply an app to (ApiError 400 when unknown or unreadable)."""
+        """The slide to apply an app to (UserError when unknown or unreadable)."""
         return requests.readable_slide(self.ctx.library, slide_id)
 
     def submit(self, app_id: Any, slide_id: Any, region: Any) -> str:
-        """Validate and queue one inference; returns the result id (ApiError 400 if bad)."""
+        """Validate and queue one inference; returns the result id (UserError if bad)."""
         config = compute(requests.checked_app, self.data_dir, app_id)
         self._check_memory(config)
         entry = self.check_slide(slide_id)
@@ -159,11 +159,11 @@ class InferenceJobs:
         try:
             config, state = training.current_model(run_id)
         except KeyError as exc:
-            raise ApiError(400, f"Unknown training run {run_id!r}") from exc
+            raise UserError(f"Unknown training run {run_id!r}") from exc
         except Exception as exc:  # the run has no model in memory (finished, queued, ...)
             app_id = training.describe(run_id, with_history=False).get("app_id")
             if not app_id:
-                raise ApiError(409, str(exc), "Start or resume the run first.") from exc
+                raise Conflict(str(exc), "Start or resume the run first.") from exc
             config = compute(requests.checked_app, self.data_dir, app_id)
             return config, lambda device: apps.load_app_model(self.data_dir, app_id, device)
         config = dict(config)

@@ -1,6 +1,6 @@
 """Checks of an inference request before anything is queued: app, memory, slide, region.
 
-Each answers the parsed value or raises ApiError 400 with a message the UI shows.
+Each answers the parsed value or raises UserError (a 400) with a message the UI shows.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from server import apps
 from server.annotations import repository
-from server.errors import ApiError
+from server.errors import UserError
 from server.inference.regions import RegionError, RegionSpec, clip_bbox, parse_region
 from server.slides.library import SlideEntry, SlideLibrary
 from server.store import Store
@@ -24,14 +24,13 @@ from server.training import memory
 def checked_app(data_dir: Path, app_id: Any) -> dict:
     """The config of an existing, undamaged app (run in a compute thread by callers)."""
     if not isinstance(app_id, str) or not app_id:
-        raise ApiError(400, "app_id is required")
+        raise UserError("app_id is required")
     try:
         return apps.check_app(data_dir, app_id)
     except apps.AppNotFound as exc:
-        raise ApiError(400, f"Unknown app {app_id!r}", "Choose an app from the list.") from exc
+        raise UserError(f"Unknown app {app_id!r}", "Choose an app from the list.") from exc
     except apps.AppInvalid as exc:
-        raise ApiError(
-            400,
+        raise UserError(
             f"The app file is damaged: {exc}",
             "Delete the app and import or train it again.",
         ) from exc
@@ -49,8 +48,7 @@ def check_memory(config: dict, device: torch.device, batch_size: int, window: in
     room = memory.available(device.type)
     if room is not None and need > room:
         where = "GPU memory" if device.type == "cuda" else "memory"
-        raise ApiError(
-            400,
+        raise UserError(
             f"Applying this app needs about {memory.gib(need)} of {where} and "
             f"{memory.gib(room)} is available",
             "Close other programs or wait for running jobs to finish, then try again.",
@@ -61,9 +59,9 @@ def readable_slide(library: SlideLibrary, slide_id: Any) -> SlideEntry:
     """The slide to apply an app to: known and readable."""
     entry = library.get(slide_id) if isinstance(slide_id, str) else None
     if entry is None:
-        raise ApiError(400, f"Unknown slide {slide_id!r}")
+        raise UserError(f"Unknown slide {slide_id!r}")
     if not entry.readable:
-        raise ApiError(400, f"Slide '{entry.name}' cannot be read: {entry.error}")
+        raise UserError(f"Slide '{entry.name}' cannot be read: {entry.error}")
     return entry
 
 
@@ -73,12 +71,11 @@ def slide_region(region: Any, entry: SlideEntry) -> RegionSpec:
     try:
         spec = parse_region(region)
     except RegionError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise UserError(str(exc)) from exc
     try:
         return clip_bbox(spec, info.width, info.height)
     except RegionError as exc:
-        raise ApiError(
-            400,
+        raise UserError(
             str(exc),
             f"Give the box as [x, y, width, height] in level-0 pixels overlapping the "
             f"slide (0 ≤ x < {info.width}, 0 ≤ y < {info.height}).",
@@ -94,5 +91,5 @@ def roi_shape(store: Store, entry: SlideEntry, spec: RegionSpec) -> BaseGeometry
     except (TypeError, ValueError, OverflowError):  # OverflowError: beyond 64 bits
         wkb = None
     if wkb is None:
-        raise ApiError(400, f"Slide '{entry.name}' has no ROI {spec.roi_id!r}")
+        raise UserError(f"Slide '{entry.name}' has no ROI {spec.roi_id!r}")
     return shapely.from_wkb(wkb)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from server.errors import ApiError
+from server.errors import Conflict, NotFound, UserError
 from server.inference import export, overlay
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
@@ -44,7 +44,7 @@ class ResultViewer:
         """One result's record; 404 when unknown."""
         row = self.table.get(rid)
         if row is None:
-            raise ApiError(404, "Result not found")
+            raise NotFound("Result not found")
         return row
 
     def dzi(self, rid: str) -> str:
@@ -61,7 +61,7 @@ class ResultViewer:
         heat = None
         if mode == "heatmap":
             if not 0 <= cls < len(classes):
-                raise ApiError(400, f"class must be a class index from 0 to {len(classes) - 1}")
+                raise UserError(f"class must be a class index from 0 to {len(classes) - 1}")
             heat = cls
         final = row["state"] == "completed"
         cacheable = final and not row["preview_key"]
@@ -82,7 +82,7 @@ class ResultViewer:
         try:
             png, prepared = compute(render)
         except overlay.TileOutOfRange as exc:
-            raise ApiError(404, str(exc)) from exc
+            raise NotFound(str(exc)) from exc
         if final:
             self.pngs.put(png_key, png)
             self.prepared.put(base, prepared)
@@ -101,7 +101,7 @@ class ResultViewer:
     def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
         """(file, download name, mimetype) of an export at a threshold, made once per level."""
         if kind not in EXPORTS:
-            raise ApiError(404, f"Unknown export {kind!r}: use geojson, tiff or csv")
+            raise NotFound(f"Unknown export {kind!r}: use geojson, tiff or csv")
         row, store = self._complete(rid)
         mimetype, ext = EXPORTS[kind]
         level = threshold_level(threshold) if threshold > 0 else 0
@@ -115,7 +115,7 @@ class ResultViewer:
                 export.check_size(kind, int(grid["width"]), int(grid["height"]))
                 compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
             except export.ExportTooLarge as exc:  # the result's size, not the request's: 409
-                raise ApiError(409, str(exc), exc.hint) from exc
+                raise Conflict(str(exc), exc.hint) from exc
         return path, download, mimetype
 
     def forget(self, rid: str) -> None:
@@ -126,16 +126,15 @@ class ResultViewer:
     def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
         row = self.get(rid)
         if row["state"] not in ("running", "completed"):
-            raise ApiError(409, f"This result is {row['state']}: there is nothing to show")
+            raise Conflict(f"This result is {row['state']}: there is nothing to show")
         if "grid" not in row["meta"]:
-            raise ApiError(409, "This result has not started yet")
+            raise Conflict("This result has not started yet")
         return row, self._store(row)
 
     def _complete(self, rid: str) -> tuple[dict, ProbStore]:
         row = self.get(rid)
         if row["state"] != "completed":
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"This result is {row['state']}, not completed: areas and exports need a "
                 "finished result",
                 "Apply the app again." if row["state"] in ("failed", "cancelled") else None,
@@ -150,7 +149,7 @@ class ResultViewer:
                 path = store_path(self.data_dir, row["id"], row["generation"])
                 store = compute(ProbStore.open, path)
             except FileNotFoundError as exc:
-                raise ApiError(409, "This result's data is missing") from exc
+                raise Conflict("This result's data is missing") from exc
             self.stores.put(key, store)
         return store
 

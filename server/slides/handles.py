@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import eventlet
 import openslide
 
-from server.errors import ApiError
+from server.errors import Conflict, NotFound, UserError
 from server.jobs import compute
 from server.slides.library import SlideEntry
 from server.slides.overview import OverviewDeepZoom
@@ -34,25 +34,22 @@ class OpenedSlide:
     mtime: float
 
 
-def slide_unavailable(entry: SlideEntry, exc: BaseException) -> ApiError:
+def slide_unavailable(entry: SlideEntry, exc: BaseException) -> UserError:
     """What the user is told when a listed slide can no longer be read (404 or 409)."""
     log.warning("slide %s (%s) cannot be read: %r", entry.id, entry.path, exc)
     try:
         stat = entry.path.stat()
     except OSError:
-        return ApiError(
-            404,
+        return NotFound(
             f"Slide '{entry.name}' is no longer there",
             hint="It was moved or deleted after the last scan; press Rescan.",
         )
     if (stat.st_mtime, stat.st_size) != (entry.mtime, entry.size):
-        return ApiError(
-            409,
+        return Conflict(
             f"Slide '{entry.name}' changed on disk",
             hint="Press Rescan to read the new file.",
         )
-    return ApiError(
-        409,
+    return Conflict(
         f"Slide '{entry.name}' cannot be read",
         hint="The file may be damaged or still being copied; check it, then press Rescan.",
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 import eventlet
 from PIL import Image
 
-from server.errors import ApiError
+from server.errors import UserError
 from server.jobs import compute
 from server.slides.cache import LRU
 from server.slides.handles import SlideHandles, slide_unavailable
@@ -97,7 +97,7 @@ class TileService:
         except Exception as exc:
             # OpenSlide errors are sticky: the handle is useless once a read failed.
             self.handles.forget(entry.id)
-            error = exc if isinstance(exc, ApiError) else slide_unavailable(entry, exc)
+            error = exc if isinstance(exc, UserError) else slide_unavailable(entry, exc)
             event.send_exception(error)
             raise error from exc
         finally:

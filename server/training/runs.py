@@ -43,6 +43,7 @@ from server.annotations import repository
 from server.apps import save_app
 from server.context import Context
 from server.device import describe
+from server.errors import Conflict
 from server.events import room
 from server.jobs import Throttle, compute, spawn
 from server.store import from_json, to_json
@@ -65,10 +66,6 @@ PROGRESS_INTERVAL = 0.1  # s between training:progress events at most
 CONTINUABLE = (STOPPED, INTERRUPTED, COMPLETED)
 EVENT_RATE = 10.0  # training:iteration events per second at most
 SPEED_WINDOW = 20  # iterations the it/s figure averages over
-
-
-class RunConflict(Exception):
-    """A control that does not fit the run's state (answered 409)."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,7 @@ class RunService:
         state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in (RUNNING, PAUSED) or live is None:
-            raise RunConflict(f"Only a running run can be paused (this one is {state})")
+            raise Conflict(f"Only a running run can be paused (this one is {state})")
         live.pause = True
         return self.describe(run_id, with_history=False)
 
@@ -247,7 +244,7 @@ class RunService:
         state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in (PAUSED, RUNNING) or live is None:
-            raise RunConflict(f"Only a paused run can be resumed (this one is {state})")
+            raise Conflict(f"Only a paused run can be resumed (this one is {state})")
         live.pause = False
         if not live.resumed.ready():
             live.resumed.send(True)
@@ -258,7 +255,7 @@ class RunService:
         state = self.table.row(run_id)["state"]
         live = self.live.get(run_id)
         if state not in ACTIVE or live is None:
-            raise RunConflict(f"Only a queued, running or paused run can be stopped ({state})")
+            raise Conflict(f"Only a queued, running or paused run can be stopped ({state})")
         if self.ctx.device_queue.cancel(run_id):
             self.live.pop(run_id, None)
             self._set_state(run_id, STOPPED)
@@ -272,7 +269,7 @@ class RunService:
         """Queue a stopped/interrupted/completed run again from its checkpoint."""
         row = self.table.row(run_id)
         if row["state"] not in CONTINUABLE or run_id in self.live:
-            raise RunConflict(
+            raise Conflict(
                 f"Only a stopped, interrupted or completed run can be continued ({row['state']})"
             )
         start = row["checkpoint_iteration"] if self.checkpoint_path(run_id).exists() else 0
@@ -281,7 +278,7 @@ class RunService:
         elif start < row["iterations"]:
             total = row["iterations"]
         else:
-            raise RunConflict("The run has done all its iterations; say how many more to train")
+            raise Conflict("The run has done all its iterations; say how many more to train")
         self.table.update(run_id, iterations=total, error=None, state=QUEUED)
         self._enqueue(run_id, resume=True)
         self._emit_state(run_id)
@@ -551,11 +548,11 @@ class RunService:
 
     def current_model(self, run_id: str) -> tuple[dict, dict[str, torch.Tensor]]:
         """For a live preview: an app-like config and the current weights of a running or
-        paused run (KeyError when unknown, RunConflict when it has no model now)."""
+        paused run (KeyError when unknown, Conflict when it has no model now)."""
         row = self.table.row(run_id)
         live = self.live.get(run_id)
         if live is None or live.trainer is None:
-            raise RunConflict(f"The run has no model in memory now ({row['state']})")
+            raise Conflict(f"The run has no model in memory now ({row['state']})")
         with live.lock:
             weights = live.worker.call(live.trainer.weights)
         config = self._app_config(run_id, live.trainer, row["duration_s"], live.trainer.iteration)

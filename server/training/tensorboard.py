@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import socket
 import time
@@ -27,7 +28,6 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import summary
 from werkzeug.wrappers import Response
 
-from server.errors import ApiError
 from server.training.models import IMAGENET_MEAN, IMAGENET_STD
 
 PREFIX = "/tensorboard"  # where slidelab serves TensorBoard (no trailing slash)
@@ -206,7 +206,8 @@ class EmbeddedTensorBoard:
             response = self._compute(Response.from_app, self._app, environ, buffered=True)
         if response.status_code >= 400 and not response.is_json:
             # TensorBoard's refusals are plain text; slidelab's are JSON with a message.
-            raise ApiError(response.status_code, f"TensorBoard: {_text(response)[:300]}")
+            body = {"error": f"TensorBoard: {_text(response)[:300]}"}
+            return Response(json.dumps(body), response.status_code, mimetype="application/json")
         return response
 
     def _fresh(self) -> None:
