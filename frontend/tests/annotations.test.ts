@@ -3,97 +3,131 @@ import { ClassStore } from "../src/annotations/classStore";
 import { EditQueue } from "../src/annotations/editQueue";
 import { formatArea } from "../src/annotations/format";
 import { AnnotationModel } from "../src/annotations/model";
-import type { AnnotationFeature } from "../src/annotations/types";
+import type { AnnotationFeature, ClassTotal, EditResult } from "../src/annotations/types";
 import { ApiError } from "../src/core/api";
 import { keyName } from "../src/core/shortcuts";
 import { formatDimensions, formatResolution } from "../src/slides/format";
 
-function label(cid: number, area: number): AnnotationFeature {
+/** One label polygon of class `cid` in cell (cell, 0), `area` px² (a 1-px-high strip). */
+function part(cid: number, cell: number, area: number, hash = "0"): AnnotationFeature {
+  const x = cell * 256;
   return {
     type: "Feature",
-    id: `class-${cid}`,
+    id: `label-${cid}-${cell}-0-${hash.padStart(16, "0")}`,
     geometry: {
       type: "Polygon",
       coordinates: [
         [
-          [0, 0],
-          [area, 0],
-          [area, 1],
-          [0, 1],
+          [x, 0],
+          [x + area, 0],
+          [x + area, 1],
+          [x, 1],
+          [x, 0],
         ],
       ],
     },
-    properties: {
-      kind: "label",
-      class_id: cid,
-      name: `c${cid}`,
-      color: "#ff0000",
-      area_px: area,
-      area_um2: area / 4,
-    },
+    properties: { kind: "label", class_id: cid, cell: [cell, 0], area_px: area },
   };
 }
 
+function total(cid: number, area: number): ClassTotal {
+  return { class_id: cid, name: `c${cid}`, color: "#ff0000", area_px: area, area_um2: area / 4 };
+}
+
+function answer(
+  version: number,
+  features: AnnotationFeature[],
+  removed: string[],
+  classes: ClassTotal[],
+  history = { can_undo: true, can_redo: false },
+): EditResult {
+  return { version, ...history, features, removed, classes, bounds: null };
+}
+
 describe("AnnotationModel", () => {
-  it("loads, applies answers and reports areas", () => {
+  it("loads the parts form, applies answers and reports areas from the totals", () => {
     const model = new AnnotationModel();
     const seen: string[][] = [];
     model.subscribe((ids) => seen.push(ids));
+    const a = part(1, 0, 60, "a");
+    const b = part(1, 1, 40, "b");
     model.load({
       type: "FeatureCollection",
-      features: [label(1, 100)],
+      form: "parts",
+      features: [a, b],
+      classes: [total(1, 100)],
       version: 3,
       can_undo: true,
       can_redo: false,
     });
     expect(model.areas().get(1)).toEqual({ areaPx: 100, areaUm2: 25 });
-    model.applyResult({
-      version: 4,
-      can_undo: true,
-      can_redo: false,
-      features: [label(2, 50)],
-      removed: ["class-1"],
-    });
-    expect([...model.areas().keys()]).toEqual([2]);
+    expect(model.classColor(1)).toBe("#ff0000");
+    // Class 2 paints over cell 1: class 1's polygon there goes, the rest stays untouched.
+    const c = part(2, 1, 50, "c");
+    const changed = model.applyResult(answer(4, [c], [b.id], [total(1, 60), total(2, 50)]));
+    expect(changed.sort()).toEqual([b.id, c.id].sort());
+    expect(model.all().map((f) => f.id).sort()).toEqual([a.id, c.id].sort());
+    expect(model.areas()).toEqual(
+      new Map([
+        [1, { areaPx: 60, areaUm2: 15 }],
+        [2, { areaPx: 50, areaUm2: 12.5 }],
+      ]),
+    );
     expect(model.version).toBe(4);
-    expect(seen[seen.length - 1].sort()).toEqual(["class-1", "class-2"]);
+    expect(seen[seen.length - 1].sort()).toEqual([b.id, c.id].sort());
+    // Erasing everything of class 1: its total reads 0 and it has no area any more.
+    model.applyResult(answer(5, [], [a.id], [total(1, 0)]));
+    expect([...model.areas().keys()]).toEqual([2]);
   });
 
-  it("ignores news older than what it holds", () => {
+  it("ignores news older than what it holds, per polygon and per class total", () => {
     const model = new AnnotationModel();
-    model.apply(6, [label(1, 60)], []);
-    // An answer for version 5 arrives after the broadcast of version 6.
-    const changed = model.applyResult({
-      version: 5,
-      can_undo: true,
-      can_redo: true,
-      features: [label(1, 50), label(2, 5)],
-      removed: [],
+    const p = part(1, 0, 10, "p");
+    const q = part(1, 0, 20, "q");
+    const r = part(1, 0, 30, "r");
+    model.load({
+      type: "FeatureCollection",
+      features: [p],
+      classes: [total(1, 10)],
+      version: 4,
+      can_undo: false,
+      can_redo: false,
     });
-    expect(changed).toEqual(["class-2"]);
-    expect(model.areas().get(1)?.areaPx).toBe(60);
+    // v5 turned p into q, v6 turned q into r; the broadcast of v6 arrives before v5's answer.
+    model.apply(6, [r], [q.id], undefined, [total(1, 30)]);
+    const stale = model.applyResult(
+      answer(5, [q], [p.id], [total(1, 20)], { can_undo: true, can_redo: true }),
+    );
+    expect(stale).toEqual([p.id]);
+    expect(model.all().map((f) => f.id)).toEqual([r.id]);
+    expect(model.areas().get(1)?.areaPx).toBe(30);
     expect(model.version).toBe(6);
     expect(model.canRedo).toBe(false);
-    // A stale removal does not resurrect or delete newer features either.
-    model.apply(5, [], ["class-1"]);
-    expect(model.get("class-1")).toBeDefined();
-    model.apply(7, [], ["class-1"]);
-    expect(model.get("class-1")).toBeUndefined();
-    model.apply(6, [label(1, 1)], []);
-    expect(model.get("class-1")).toBeUndefined();
+    // A polygon removed and later brought back (undo) under the same id.
+    model.apply(7, [], [r.id], undefined, [total(1, 0)]);
+    model.apply(8, [r], [], undefined, [total(1, 30)]);
+    model.apply(7, [], [r.id], undefined, [total(1, 0)]); // a late duplicate of v7
+    expect(model.get(r.id)).toBeDefined();
+    expect(model.areas().get(1)?.areaPx).toBe(30);
   });
 
   it("lists ROIs separately", () => {
     const model = new AnnotationModel();
-    model.apply(1, [
-      label(1, 10),
-      {
-        type: "Feature",
-        id: "roi-4",
-        geometry: { type: "Polygon", coordinates: [] },
-        properties: { kind: "roi", roi_id: 4 },
-      },
-    ], []);
+    model.apply(
+      1,
+      [
+        part(1, 0, 10),
+        {
+          type: "Feature",
+          id: "roi-4",
+          geometry: { type: "Polygon", coordinates: [] },
+          properties: { kind: "roi", roi_id: 4 },
+        },
+      ],
+      [],
+      undefined,
+      [total(1, 10)],
+    );
     expect(model.rois().map((f) => f.id)).toEqual(["roi-4"]);
     expect(model.areas().size).toBe(1);
   });

@@ -2,12 +2,7 @@
 
 import { getJson, sendJson } from "../core/api";
 import type { LabelClass } from "../core/app";
-import type {
-  AnnotationCollection,
-  AnnotationSummary,
-  EditRequest,
-  EditResult,
-} from "./types";
+import type { AnnotationCollection, AnnotationSummary, EditRequest, EditResult } from "./types";
 
 const slidePath = (slideId: string) => `/api/slides/${encodeURIComponent(slideId)}`;
 
@@ -30,9 +25,9 @@ export const reorderClasses = (ids: number[]) =>
 export const deleteClass = (id: number) =>
   sendJson<{ deleted: number }>("DELETE", `/api/classes/${id}`);
 
-/** Every label and ROI of a slide. */
+/** Every label polygon and ROI of a slide, with the class totals (the form answers apply to). */
 export const loadAnnotations = (slideId: string) =>
-  getJson<AnnotationCollection>(`${slidePath(slideId)}/annotations`);
+  getJson<AnnotationCollection>(`${slidePath(slideId)}/annotations?form=parts`);
 
 /** Send one stroke, polygon or ROI. */
 export const sendEdit = (slideId: string, edit: EditRequest) =>
@@ -55,7 +50,7 @@ export const deleteRoi = (slideId: string, roiId: number, clientId: string) =>
 export const importGeoJson = (slideId: string, collection: unknown, clientId: string) =>
   sendJson<AnnotationCollection>(
     "PUT",
-    `${slidePath(slideId)}/annotations?client_id=${encodeURIComponent(clientId)}`,
+    `${slidePath(slideId)}/annotations?form=parts&client_id=${encodeURIComponent(clientId)}`,
     collection,
   );
 

@@ -1,5 +1,6 @@
 // The label overlay: canvases above the viewer, drawn in level-0 coordinates through the
-// canvas transform. Each feature's polygons get a Path2D and a bounding box once. Labels
+// canvas transform. Each feature's polygons get a Path2D and a bounding box once; a
+// class's polygons (one feature per polygon and grid cell) are filled as one path. Labels
 // (and ROI outlines, on a second canvas) are rendered for the view plus a margin, filling
 // only polygons whose box meets it; while panning, and stretched during zoom animations,
 // the canvases are only moved with a CSS transform, so frame time does not grow with the
@@ -12,7 +13,7 @@ import { bboxOf, intersects, polygonsOf, type BBox } from "./geometry";
 import { cacheCovers, cacheRegion } from "./overlayCache";
 import type { AnnotationModel } from "./model";
 import { paintArea, strokeRoi, type StrokePreview } from "./strokes";
-import type { AnnotationFeature, LabelProperties } from "./types";
+import type { AnnotationFeature } from "./types";
 
 interface PreparedPart {
   bbox: BBox;
@@ -22,10 +23,12 @@ interface PreparedPart {
 interface PreparedFeature {
   kind: "label" | "roi";
   classId: number | null;
-  color: string;
   bbox: BBox;
   parts: PreparedPart[];
 }
+
+/** Colour of a class the class list does not hold (yet). */
+const FALLBACK_COLOR = "#808080";
 
 /** Below this many screen px a polygon is drawn as its bounding box (it is a speck). */
 const SPECK_PX = 1.5;
@@ -51,11 +54,9 @@ function prepare(feature: AnnotationFeature): PreparedFeature {
       ]
     : [0, 0, -1, -1];
   const props = feature.properties;
-  const label = props.kind === "label" ? (props as LabelProperties) : null;
   return {
     kind: props.kind,
-    classId: label ? label.class_id : null,
-    color: label ? label.color : "",
+    classId: props.kind === "label" ? props.class_id : null,
     bbox,
     parts,
   };
@@ -230,6 +231,9 @@ export class AnnotationOverlay {
     const ctx = this.labels.ctx;
     const speck = SPECK_PX / z;
     let drawn = 0;
+    // The server cuts a class into grid-cell polygons that share edges: filling all of a
+    // class's polygons as one path rasterises each shared edge once, so no seam shows.
+    const fills = new Map<number, Path2D>();
     for (const feature of this.model.all()) {
       const prepared = this.feature(String(feature.id), feature);
       if (!intersects(prepared.bbox, bounds)) continue;
@@ -237,23 +241,34 @@ export class AnnotationOverlay {
         for (const part of prepared.parts) strokeRoi(this.outlines.ctx, part.path, z);
         continue;
       }
-      if (prepared.classId === null || this.classes.isHidden(prepared.classId)) continue;
-      ctx.fillStyle = this.classes.get(prepared.classId)?.color ?? prepared.color;
-      // The server stores a class in grid-cell pieces that share edges: filling them as
-      // one path rasterises each shared edge once, so no anti-aliased seam shows.
-      const visibleParts = new Path2D();
+      const classId = prepared.classId;
+      if (classId === null || this.classes.isHidden(classId)) continue;
+      let path = fills.get(classId);
+      if (!path) {
+        path = new Path2D();
+        fills.set(classId, path);
+      }
       for (const part of prepared.parts) {
         if (!intersects(part.bbox, bounds)) continue;
         const [x0, y0, x1, y1] = part.bbox;
-        if (x1 - x0 < speck && y1 - y0 < speck) ctx.fillRect(x0, y0, speck, speck);
-        else visibleParts.addPath(part.path);
+        if (x1 - x0 < speck && y1 - y0 < speck) {
+          ctx.fillStyle = this.colorOf(classId);
+          ctx.fillRect(x0, y0, speck, speck);
+        } else path.addPath(part.path);
         drawn += 1;
       }
-      ctx.fill(visibleParts, "evenodd");
+    }
+    for (const [classId, path] of fills) {
+      ctx.fillStyle = this.colorOf(classId);
+      ctx.fill(path, "evenodd");
     }
     this.lastDrawnParts = drawn;
     for (const preview of this.pending) this.paintPreview(preview);
     this.slowestRenderMs = Math.max(this.slowestRenderMs, performance.now() - started);
+  }
+
+  private colorOf(classId: number): string {
+    return this.classes.get(classId)?.color ?? this.model.classColor(classId) ?? FALLBACK_COLOR;
   }
 
   /**

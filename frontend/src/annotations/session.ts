@@ -1,5 +1,6 @@
 // The annotations of the open slide: loading, sending edits in order, undo/redo, and
-// following other browsers' edits over Socket.IO.
+// following other browsers' edits over Socket.IO. Answers and broadcasts carry only the
+// change (polygons added and removed, class totals); the model applies them by version.
 
 import type { Socket } from "socket.io-client";
 import type { LabelClass } from "../core/app";
@@ -144,10 +145,13 @@ export class AnnotationSession {
       return;
     }
     // Another browser edited: the slide's shared history now has a step to undo.
-    this.model.apply(payload.version, payload.features, payload.removed ?? [], {
-      can_undo: true,
-      can_redo: false,
-    });
+    this.model.apply(
+      payload.version,
+      payload.features,
+      payload.removed ?? [],
+      { can_undo: true, can_redo: false },
+      payload.classes ?? [],
+    );
   }
 
   private onReconnect(): void {
