@@ -1,19 +1,11 @@
-// Entry point: builds the viewer, the slide list, the painting tools and the panels,
-// and wires them to the server (HTTP + Socket.IO).
+// Entry point: builds the viewer and the slide list, mounts the annotations, training and
+// inference panels through one app context, and binds the viewer's keys.
 
 import "./styles.css";
-import * as annotationsApi from "./annotations/api";
-import { ClassPanel } from "./annotations/classPanel";
-import { ClassStore } from "./annotations/classStore";
-import { bboxOf, outerRing } from "./annotations/geometry";
-import { mountIoPanel } from "./annotations/ioPanel";
-import { AnnotationOverlay } from "./annotations/overlay";
-import { AnnotationSession } from "./annotations/session";
-import { mountToolbar } from "./annotations/toolbar";
-import { TOOLS, ToolController, type ToolHost } from "./annotations/tools";
-import type { RoiProperties } from "./annotations/types";
+import { mountAnnotations } from "./annotations/mount";
 import { getJson } from "./core/api";
-import type { AppContext, AppEvents, RoiInfo, SlideSummary } from "./core/app";
+import type { AppContext, AppEvents, SlideSummary } from "./core/app";
+import type { Rect } from "./core/geometry";
 import { Bus } from "./core/events";
 import { bindShortcuts, keyName } from "./core/shortcuts";
 import { connectSocket, type ConnectionState } from "./core/socket";
@@ -42,34 +34,33 @@ const socket = connectSocket((state) => {
 });
 
 const bus = new Bus<AppEvents>();
-const classes = new ClassStore();
 const stage = byId("viewer-stage");
 const viewer = new SlideViewer(byId("viewer"), "navigator");
 mountViewControls(viewer, byId("zoom-controls"), byId("scale-bar"));
 
-const session = new AnnotationSession(socket, classes);
-const overlay = new AnnotationOverlay(stage, viewer, session.model, classes);
-session.onPending((pending) => overlay.setPending(pending));
-
-const PAINT_TOOLS = new Set(["brush", "polygon", "lasso"]);
-const toolHost: ToolHost = {
-  viewer,
-  classes,
-  blocked(tool) {
-    if (!viewer.slide() || !session.slideId) return "Open a slide first";
-    if (PAINT_TOOLS.has(tool) && !classes.activeClass()) {
-      return "Add a class first (Classes panel on the right)";
-    }
-    return null;
-  },
-  commit: (edit, preview) => session.submit(edit, preview),
-  notify: (message) => toast(message),
-  opacity: () => overlay.opacity,
+// Every feature mounts the same way: where it goes, and the app context.
+const app: AppContext = {
+  bus,
+  socket,
+  currentSlide: () => viewer.slide(),
+  viewer: () => (viewer.slide() ? viewer.osd : null),
+  classes: () => annotations.classes.all(),
+  rois: () => annotations.rois(),
+  visibleRegion,
 };
-const tools = new ToolController(stage, toolHost);
-const toolbar = mountToolbar(byId("toolbar"), byId("save-status"), tools, session, overlay, viewer);
-new ClassPanel(byId("class-panel"), classes, session.model);
-mountIoPanel(byId("io-panel"), session, () => viewer.slide()?.name ?? null);
+const annotations = mountAnnotations(
+  {
+    stage,
+    toolbar: byId("toolbar"),
+    saveStatus: byId("save-status"),
+    classPanel: byId("class-panel"),
+    ioPanel: byId("io-panel"),
+  },
+  app,
+  viewer,
+);
+mountTrainingPanel(byId("training-panel"), app);
+mountInferencePanel(byId("inference-panel"), app);
 
 const slideList = new SlideList(byId("slide-list"), (slide) => void openSlide(slide.id));
 
@@ -101,7 +92,6 @@ async function openSlide(id: string, view?: Partial<View>): Promise<void> {
   try {
     const detail = await getJson<SlideDetail>(`/api/slides/${encodeURIComponent(id)}`);
     if (token !== opening) return;
-    tools.cancel();
     await viewer.open({ ...summary, ...detail });
     if (token !== opening) return;
     if (hasView) viewer.setView(view as View, true);
@@ -109,7 +99,6 @@ async function openSlide(id: string, view?: Partial<View>): Promise<void> {
     byId("slide-title").textContent = `${summary.name}  ·  ${formatDimensions(summary)}`;
     byId("viewer-empty").hidden = true;
     bus.emit("slide:opened", summary);
-    await session.open(id);
   } catch (error) {
     showError(error);
   }
@@ -118,7 +107,7 @@ async function openSlide(id: string, view?: Partial<View>): Promise<void> {
 syncHash(viewer, (state) => void openSlide(state.slide, state));
 
 bindShortcuts((event) => {
-  if (tools.handleKey(event.key)) return;
+  if (annotations.handleKey(event)) return;
   const key = keyName(event);
   const [w, h] = viewer.size();
   const pan: Record<string, [number, number]> = {
@@ -132,19 +121,7 @@ bindShortcuts((event) => {
     "shift+arrowdown": [0, h / 2],
   };
   if (pan[key]) return viewer.panBy(...pan[key]);
-  if (/^[1-9]$/.test(key)) return void classes.selectByNumber(Number(key));
-  const tool = TOOLS.find((t) => t.key === key);
-  if (tool) return tools.setTool(tool.name);
   switch (key) {
-    case "mod+z":
-      return session.step("undo");
-    case "mod+shift+z":
-    case "mod+y":
-      return session.step("redo");
-    case "[":
-      return tools.scaleBrush(1 / 1.25);
-    case "]":
-      return tools.scaleBrush(1.25);
     case "+":
     case "=":
       return viewer.zoomBy(1.5);
@@ -153,32 +130,11 @@ bindShortcuts((event) => {
       return viewer.zoomBy(1 / 1.5);
     case "0":
       return viewer.home();
-    case "a":
-      return toolbar.toggleAnnotations();
-    case " ":
-      return tools.setSpaceHeld(true);
     default:
       return false;
   }
 });
-document.addEventListener("keyup", (event) => {
-  if (event.key === " ") tools.setSpaceHeld(false);
-});
-window.addEventListener("blur", () => tools.setSpaceHeld(false));
-
-classes.subscribe(() => bus.emit("classes:changed", classes.all()));
-session.model.subscribe(() => {
-  if (session.slideId) bus.emit("annotations:changed", { slideId: session.slideId });
-});
-
-function roiInfos(): RoiInfo[] {
-  return session.model.rois().map((feature) => {
-    const [x0, y0, x1, y1] = bboxOf(outerRing(feature));
-    return { id: (feature.properties as RoiProperties).roi_id, bbox: [x0, y0, x1 - x0, y1 - y0] };
-  });
-}
-
-function visibleRegion(): [number, number, number, number] | null {
+function visibleRegion(): Rect | null {
   const slide = viewer.slide();
   if (!slide?.width || !slide.height) return null;
   const [x0, y0, x1, y1] = viewer.visibleBounds();
@@ -189,18 +145,6 @@ function visibleRegion(): [number, number, number, number] | null {
   return right > left && bottom > top ? [left, top, right - left, bottom - top] : null;
 }
 
-const app: AppContext = {
-  bus,
-  socket,
-  currentSlide: () => viewer.slide(),
-  viewer: () => (viewer.slide() ? viewer.osd : null),
-  classes: () => classes.all(),
-  rois: roiInfos,
-  visibleRegion,
-};
-mountTrainingPanel(byId("training-panel"), app);
-mountInferencePanel(byId("inference-panel"), app);
-
 /** Read-only hooks for end-to-end tests and benchmarks. */
 const hooks = {
   view: () => viewer.view(),
@@ -210,12 +154,13 @@ const hooks = {
   settled: () => viewer.tilesLoaded() && !viewer.moving(),
   toImage: (x: number, y: number) => viewer.toImage(x, y),
   toScreen: (x: number, y: number) => viewer.toScreen(x, y),
-  annotationsVersion: () => session.model.version,
-  saved: () => session.saved,
-  drawnParts: () => overlay.lastDrawnParts,
-  overlayRenders: () => overlay.renders,
+  annotationsVersion: () => annotations.session.model.version,
+  saved: () => annotations.session.saved,
+  drawnParts: () => annotations.overlay.lastDrawnParts,
+  overlayRenders: () => annotations.overlay.renders,
   /** Slowest label render so far (ms); `reset` starts a new measurement. */
   slowestRender: (reset = false) => {
+    const { overlay } = annotations;
     const slowest = overlay.slowestRenderMs;
     if (reset) overlay.slowestRenderMs = 0;
     return slowest;
@@ -232,8 +177,7 @@ window.slidelab = hooks;
 
 async function start(): Promise<void> {
   try {
-    const [, list] = await Promise.all([slideList.load(), annotationsApi.listClasses()]);
-    classes.set(list);
+    await Promise.all([slideList.load(), annotations.loadClasses()]);
   } catch (error) {
     showError(error);
   }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { maxLevel, parseDzi } from "../src/inference/dzi";
-import { labelledFromSummary } from "../src/inference/features";
+import { maxLevel, parseDzi } from "../src/viewer/dzi";
+import { labelledFromSummary } from "../src/training/labelled";
 import { queueProgress } from "../src/inference/progress";
-import { bboxFromViewport, buildRegion } from "../src/inference/region";
+import { bboxFromViewport } from "../src/core/geometry";
+import { buildRegion } from "../src/inference/region";
 import { formatArea, statsRows } from "../src/inference/stats";
-import { exportUrl, overlayQuery, statsUrl, thresholdFromPercent, tileUrl } from "../src/inference/urls";
+import { exportUrl, overlayQuery, statsUrl, thresholdFromPercent, tileUrl } from "../src/core/resultUrls";
 
 describe("threshold URLs", () => {
   it("percent to threshold without float noise", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { chartColumns, finalColumn } from "../src/training/chartdata";
-import { finalLegend, finalText, weightsText } from "../src/training/figures";
-import type { FinalValues, HistoryPoint } from "../src/training/types";
+import { finalLegend, finalText, weightsText } from "../src/core/figures";
+import type { FinalValues } from "../src/core/figures";
+import type { HistoryPoint } from "../src/training/types";
 
 const final: FinalValues = {
   loss: 0.12345,

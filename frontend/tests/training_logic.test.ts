@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { chartColumns, hasValidation } from "../src/training/chartdata";
 import { buttonsFor, isActive } from "../src/training/controls";
+import { formatEta, formatMetric } from "../src/core/format";
 import {
-  formatEta,
-  formatMagnification,
-  formatMetric,
-  formatSpeed,
+  formatMppMagnification,
   magnificationFromMpp,
   mppFromMagnification,
-} from "../src/training/format";
+} from "../src/core/magnification";
+import { formatSpeed } from "../src/training/format";
 import { matchingMagnification } from "../src/training/form";
 import { mergePoints } from "../src/training/history";
+import { runFromEvent } from "../src/training/runUpdate";
 import { ema } from "../src/training/smoothing";
 import type { HistoryPoint } from "../src/training/types";
 
@@ -86,10 +86,10 @@ describe("magnification ↔ µm/px", () => {
   });
 
   it("prints like a microscope", () => {
-    expect(formatMagnification(0.499)).toBe("20×");
-    expect(formatMagnification(4)).toBe("2.5×");
-    expect(formatMagnification(16)).toBe("0.63×");
-    expect(formatMagnification(0)).toBe("—");
+    expect(formatMppMagnification(0.499)).toBe("20×");
+    expect(formatMppMagnification(4)).toBe("2.5×");
+    expect(formatMppMagnification(16)).toBe("0.63×");
+    expect(formatMppMagnification(0)).toBe("—");
   });
 
   it("matches the nearest standard objective", () => {
@@ -187,5 +187,64 @@ describe("chartColumns", () => {
   it("knows when validation exists", () => {
     expect(hasValidation(history)).toBe(true);
     expect(hasValidation([history[0]])).toBe(false);
+  });
+});
+
+describe("runFromEvent", () => {
+  const final = {
+    loss: 0.5,
+    error_rate: 0.1,
+    iteration: 40,
+    over: 10,
+    last_loss: 0.4,
+    last_error_rate: 0.08,
+  };
+
+  it("reads the run fields of a history event, missing phase and progress as null", () => {
+    const update = runFromEvent({
+      run_id: "7",
+      state: "running",
+      history: [],
+      iteration: 40,
+      iterations: 100,
+      final,
+      warnings: ["slow"],
+      prepare_s: 1.5,
+      duration_s: 12,
+    });
+    expect(update).toEqual({
+      state: "running",
+      iteration: 40,
+      iterations: 100,
+      final,
+      validation: undefined,
+      weights_from_iteration: undefined,
+      warnings: ["slow"],
+      phase: null,
+      progress: null,
+      prepare_s: 1.5,
+      duration_s: 12,
+    });
+    expect(update).not.toHaveProperty("run_id");
+    expect(update).not.toHaveProperty("history");
+  });
+
+  it("reads a state event the same way", () => {
+    const progress = { step: "regions", done: 3, total: 7 };
+    const update = runFromEvent({
+      run_id: "7",
+      state: "paused",
+      iteration: 12,
+      phase: "preparing",
+      progress,
+      weights_from_iteration: 10,
+      app_id: "a1",
+    });
+    expect(update.state).toBe("paused");
+    expect(update.iteration).toBe(12);
+    expect(update.phase).toBe("preparing");
+    expect(update.progress).toEqual(progress);
+    expect(update.weights_from_iteration).toBe(10);
+    expect(update).not.toHaveProperty("app_id");
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { baseMagnification, formatMagnification } from "../src/core/magnification";
 import {
-  baseMagnification,
-  formatMagnification,
   imageZoomFor,
   magnificationAt,
   maxImageZoom,
@@ -35,7 +34,7 @@ describe("magnification", () => {
     expect(formatMagnification(2.5)).toBe("2.5×");
     expect(formatMagnification(5.0)).toBe("5×");
     expect(formatMagnification(0.3125)).toBe("0.31×");
-    expect(formatMagnification(0)).toBe("–");
+    expect(formatMagnification(0)).toBe("—");
   });
 });
 

@@ -1,9 +1,10 @@
 // Geometry helpers for drawing: bounding boxes, culling, areas, point thinning.
 
+import type { BBox } from "../core/geometry";
 import type { Geometry, PolygonCoords, Position, Ring } from "./types";
 
-/** [minX, minY, maxX, maxY]. */
-export type BBox = [number, number, number, number];
+/** [minX, minY, maxX, maxY] (defined in core/geometry). */
+export type { BBox };
 
 /** The polygons of a Polygon or MultiPolygon. */
 export function polygonsOf(geometry: Geometry): PolygonCoords[] {

@@ -7,7 +7,8 @@ import type { SlideViewer } from "../viewer/slideViewer";
 import type { AnnotationModel } from "./model";
 import type { AnnotationOverlay } from "./overlay";
 import type { AnnotationSession, SaveState } from "./session";
-import { MAX_BRUSH_PX, MIN_BRUSH_PX, TOOLS, type ToolController } from "./tools";
+import { MAX_BRUSH_PX, MIN_BRUSH_PX, TOOLS } from "./tools/catalog";
+import type { ToolController } from "./tools/controller";
 
 export interface ToolbarHandle {
   /** Show or hide all annotations (the toolbar button and the A key). */
@@ -80,12 +81,16 @@ export function mountToolbar(
     showAll.replaceChildren(icon(overlay.visible ? "eye" : "eye-off"));
   };
 
-  const saveState = h("span", {
-    class: "save-state",
-    "data-testid": "save-state",
-    "data-state": "saved",
-    role: "status",
-  }, "All changes saved");
+  const saveState = h(
+    "span",
+    {
+      class: "save-state",
+      "data-testid": "save-state",
+      "data-state": "saved",
+      role: "status",
+    },
+    "All changes saved",
+  );
 
   root.append(
     h("div", { class: "tool-group", role: "group", "aria-label": "Tools" }, ...toolButtons),

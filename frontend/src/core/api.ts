@@ -13,7 +13,7 @@ export class ApiError extends Error {
 
 async function parse<T>(response: Response): Promise<T> {
   const text = await response.text();
-  let body: unknown = undefined;
+  let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;
   } catch {

@@ -1,22 +1,26 @@
-// Small helpers to build DOM elements without a framework.
+// Small helpers to build DOM elements without a framework (the one element builder).
 
-type Attrs = Record<string, string | number | boolean | undefined>;
+type Attrs = Record<string, string | number | boolean | null | undefined>;
+type Child = Node | string | null | undefined | false;
 
-/** Create an element with attributes (data-*, aria-*, class...) and children. */
+/**
+ * Create `<tag>` with attributes and children. `class` sets the class name, `text` the text
+ * content; `true` sets an empty attribute; `false`, null and undefined leave it out (children too).
+ */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Attrs = {},
-  ...children: (Node | string | null | undefined)[]
+  ...children: Child[]
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === false) continue;
+    if (value === null || value === undefined || value === false) continue;
     if (key === "class") node.className = String(value);
     else if (key === "text") node.textContent = String(value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children) {
-    if (child === null || child === undefined) continue;
+    if (child === null || child === undefined || child === false) continue;
     node.append(child);
   }
   return node;
@@ -31,6 +35,32 @@ export function button(
 ): HTMLButtonElement {
   const node = h("button", { type: "button", title, "aria-label": title, ...attrs }, label);
   node.addEventListener("click", onClick);
+  return node;
+}
+
+/** A labelled form row: `<label>text <control></label>`. */
+export function row(text: string, control: HTMLElement, extra?: HTMLElement): HTMLLabelElement {
+  return h(
+    "label",
+    { class: "tr-row" },
+    h("span", { class: "tr-row-label" }, text),
+    control,
+    extra,
+  );
+}
+
+/** `<select>` with `[value, label]` options and one selected. */
+export function select(
+  options: [string, string][],
+  selected?: string,
+  attrs: Attrs = {},
+): HTMLSelectElement {
+  const node = h("select", attrs);
+  for (const [value, label] of options) {
+    const option = h("option", { value }, label);
+    if (value === selected) option.selected = true;
+    node.append(option);
+  }
   return node;
 }
 

@@ -3,8 +3,9 @@
 
 import { getJson } from "../core/api";
 import type { AppContext, SlideSummary } from "../core/app";
-import { h } from "../training/dom";
-import { bboxFromViewport, buildRegion, type Bbox, type RegionChoice } from "./region";
+import { h } from "../core/dom";
+import { visibleBox } from "../core/geometry";
+import { buildRegion, type RegionChoice } from "./region";
 
 export interface ApplyRequest {
   body: Record<string, unknown>;
@@ -15,13 +16,25 @@ export class ApplyForm {
   readonly element: HTMLElement;
   readonly button = h("button", { type: "button", class: "inf-apply primary" }, "Apply");
   private readonly choice = new Map<RegionChoice, HTMLInputElement>();
-  private readonly roiSelect = h("select", { class: "inf-roi", "aria-label": "Region of interest" });
-  private readonly tissueOnly = h("input", { type: "checkbox", class: "inf-tissue-only", checked: true });
+  private readonly roiSelect = h("select", {
+    class: "inf-roi",
+    "aria-label": "Region of interest",
+  });
+  private readonly tissueOnly = h("input", {
+    type: "checkbox",
+    class: "inf-tissue-only",
+    checked: true,
+  });
   private readonly slideList = h("div", { class: "inf-slide-list" });
 
   constructor(private readonly app: AppContext) {
     const radio = (value: RegionChoice, text: string, extra?: HTMLElement) => {
-      const input = h("input", { type: "radio", name: "inf-region", value, checked: value === "view" });
+      const input = h("input", {
+        type: "radio",
+        name: "inf-region",
+        value,
+        checked: value === "view",
+      });
       this.choice.set(value, input);
       return h("label", { class: "inf-choice" }, input, ` ${text} `, extra);
     };
@@ -32,8 +45,17 @@ export class ApplyForm {
       radio("view", "current view"),
       radio("roi", "region of interest", this.roiSelect),
       radio("slide", "whole slide"),
-      radio("slides", "several slides", h("details", {}, h("summary", {}, "choose"), this.slideList)),
-      h("label", { class: "inf-choice inf-sub" }, this.tissueOnly, " tissue only (whole-slide choices)"),
+      radio(
+        "slides",
+        "several slides",
+        h("details", {}, h("summary", {}, "choose"), this.slideList),
+      ),
+      h(
+        "label",
+        { class: "inf-choice inf-sub" },
+        this.tissueOnly,
+        " tissue only (whole-slide choices)",
+      ),
       h("div", { class: "inf-row" }, this.button),
     );
     app.bus.on("annotations:changed", ({ slideId }) => {
@@ -45,14 +67,21 @@ export class ApplyForm {
   }
 
   private async loadSlides(): Promise<void> {
-    let slides: SlideSummary[] = [];
+    let slides: SlideSummary[];
     try {
       slides = (await getJson<SlideSummary[]>("/api/slides")).filter((s) => s.readable);
     } catch {
       slides = [];
     }
     this.slideList.replaceChildren(
-      ...slides.map((s) => h("label", { class: "inf-check" }, h("input", { type: "checkbox", value: s.id }), ` ${s.name}`)),
+      ...slides.map((s) =>
+        h(
+          "label",
+          { class: "inf-check" },
+          h("input", { type: "checkbox", value: s.id }),
+          ` ${s.name}`,
+        ),
+      ),
     );
   }
 
@@ -61,7 +90,9 @@ export class ApplyForm {
     const previous = this.roiSelect.value;
     this.roiSelect.replaceChildren(
       ...(rois.length
-        ? rois.map((r, i) => h("option", { value: String(r.id) }, `ROI ${i + 1} (${r.bbox[2]}×${r.bbox[3]} px)`))
+        ? rois.map((r, i) =>
+            h("option", { value: String(r.id) }, `ROI ${i + 1} (${r.bbox[2]}×${r.bbox[3]} px)`),
+          )
         : [h("option", { value: "" }, "none drawn")]),
     );
     if (rois.some((r) => String(r.id) === previous)) this.roiSelect.value = previous;
@@ -72,15 +103,6 @@ export class ApplyForm {
     return "view";
   }
 
-  private visibleBbox(): Bbox | null {
-    const fromApp = this.app.visibleRegion();
-    if (fromApp) return fromApp;
-    const viewer = this.app.viewer();
-    const slide = this.app.currentSlide();
-    if (!viewer || !slide?.width || !slide.height) return null;
-    return bboxFromViewport(viewer.viewport.getBounds(true), slide.width, slide.height);
-  }
-
   /** The inference request for `appId` as chosen, or a message saying what is missing. */
   request(appId: string): ApplyRequest | { error: string } {
     const choice = this.chosen();
@@ -88,16 +110,21 @@ export class ApplyForm {
       choice,
       tissueOnly: this.tissueOnly.checked,
       roiId: this.roiSelect.value,
-      bbox: choice === "view" ? this.visibleBbox() : null,
+      bbox: choice === "view" ? visibleBox(this.app) : null,
     });
     if ("error" in built) return built;
     if (choice === "slides") {
-      const slideIds = [...this.slideList.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value);
+      const slideIds = [...this.slideList.querySelectorAll<HTMLInputElement>("input:checked")].map(
+        (i) => i.value,
+      );
       if (!slideIds.length) return { error: "Tick the slides to apply the app to." };
       return { body: { app_id: appId, slide_ids: slideIds, region: built.region }, slideIds };
     }
     const current = this.app.currentSlide();
     if (!current) return { error: "Open a slide first." };
-    return { body: { app_id: appId, slide_id: current.id, region: built.region }, slideIds: [current.id] };
+    return {
+      body: { app_id: appId, slide_id: current.id, region: built.region },
+      slideIds: [current.id],
+    };
   }
 }

@@ -3,9 +3,10 @@
 import { getJson, sendForm, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
-import { h } from "../training/dom";
-import { finalElement, validationTables, weightsText } from "../training/figures";
-import { formatDuration, formatMagnification, formatMetric } from "../training/format";
+import { h } from "../core/dom";
+import { finalElement, validationTables, weightsText } from "../core/figures";
+import { formatDuration, formatMetric } from "../core/format";
+import { formatMppMagnification } from "../core/magnification";
 import type { AppInfo } from "./types";
 
 const ARCHITECTURES: Record<string, string> = {
@@ -35,7 +36,12 @@ export class AppList {
   ) {
     const rename = h("button", { type: "button", class: "inf-app-rename" }, "Rename");
     const remove = h("button", { type: "button", class: "inf-app-delete" }, "Delete");
-    const file = h("input", { type: "file", accept: ".slidelab-app,.zip", class: "inf-app-import-file", hidden: true });
+    const file = h("input", {
+      type: "file",
+      accept: ".slidelab-app,.zip",
+      class: "inf-app-import-file",
+      hidden: true,
+    });
     const importButton = h("button", { type: "button", class: "inf-app-import" }, "Import…");
     importButton.addEventListener("click", () => file.click());
     file.addEventListener("change", () => {
@@ -73,7 +79,9 @@ export class AppList {
     }
     const keep = preferId ?? this.list.value;
     this.list.replaceChildren(
-      ...this.apps.map((a) => h("option", { value: a.id, title: `${a.name} — ${architectureText(a)}` }, a.name)),
+      ...this.apps.map((a) =>
+        h("option", { value: a.id, title: `${a.name} — ${architectureText(a)}` }, a.name),
+      ),
     );
     const chosen = this.apps.find((a) => a.id === keep) ?? this.apps[0];
     this.select(chosen?.id ?? "");
@@ -86,7 +94,9 @@ export class AppList {
     this.actions.hidden = !app;
     this.element.dataset.count = String(this.apps.length);
     if (app) this.exportLink.href = `/api/apps/${encodeURIComponent(app.id)}/export`;
-    this.details.replaceChildren(...(app ? this.describe(app) : [h("em", {}, "No apps yet: train one first.")]));
+    this.details.replaceChildren(
+      ...(app ? this.describe(app) : [h("em", {}, "No apps yet: train one first.")]),
+    );
     this.onSelect(app);
   }
 
@@ -96,7 +106,14 @@ export class AppList {
     const classes = h(
       "span",
       {},
-      ...app.classes.map((c) => h("span", { class: "inf-class" }, h("i", { class: "inf-swatch", style: `background:${c.color}` }), c.name)),
+      ...app.classes.map((c) =>
+        h(
+          "span",
+          { class: "inf-class" },
+          h("i", { class: "inf-swatch", style: `background:${c.color}` }),
+          c.name,
+        ),
+      ),
     );
     // The run's final value, said as the training panel says it (older apps: two numbers).
     const final = app.final
@@ -111,7 +128,7 @@ export class AppList {
         {},
         ...item("Architecture", architectureText(app)),
         ...item("Classes", classes),
-        ...item("Resolution", `${app.mpp} µm/px (≈ ${formatMagnification(app.mpp)})`),
+        ...item("Resolution", `${app.mpp} µm/px (≈ ${formatMppMagnification(app.mpp)})`),
         ...item("Final", final),
         ...(app.weights_from_iteration != null
           ? item(
@@ -124,7 +141,10 @@ export class AppList {
             )
           : []),
         ...(validation
-          ? item("Validation", `error ${formatMetric("error_rate", validation.error_rate)} (iteration ${validation.iteration})`)
+          ? item(
+              "Validation",
+              `error ${formatMetric("error_rate", validation.error_rate)} (iteration ${validation.iteration})`,
+            )
           : []),
         ...item("Iterations", t.iterations != null ? String(t.iterations) : "—"),
         ...item("Training time", formatDuration(t.duration_s)),

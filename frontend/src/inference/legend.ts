@@ -1,6 +1,6 @@
 // The overlay legend: class colours, or the heat-map scale of one class.
 
-import { h } from "../training/dom";
+import { h } from "../core/dom";
 import type { AppClass } from "./types";
 
 /** Swatches for each class plus "unclassified" (transparent). */
@@ -9,9 +9,19 @@ export function classLegend(classes: AppClass[]): HTMLElement {
     "ul",
     { class: "inf-legend" },
     ...classes.map((c) =>
-      h("li", { "data-index": String(c.index) }, h("i", { class: "inf-swatch", style: `background:${c.color}` }), c.name),
+      h(
+        "li",
+        { "data-index": String(c.index) },
+        h("i", { class: "inf-swatch", style: `background:${c.color}` }),
+        c.name,
+      ),
     ),
-    h("li", { class: "inf-legend-none" }, h("i", { class: "inf-swatch inf-swatch-none" }), "unclassified"),
+    h(
+      "li",
+      { class: "inf-legend-none" },
+      h("i", { class: "inf-swatch inf-swatch-none" }),
+      "unclassified",
+    ),
   );
 }
 

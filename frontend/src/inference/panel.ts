@@ -6,7 +6,7 @@
 import { ApiError, getJson, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
-import { h } from "../training/dom";
+import { h } from "../core/dom";
 import { ApplyForm } from "./apply";
 import { AppList } from "./apps";
 import "./inference.css";
@@ -27,7 +27,10 @@ class InferencePanel {
   private readonly queue: ResultQueue;
   private readonly view: ResultView;
   private readonly errorBox = h("div", { class: "inf-error", role: "alert", hidden: true });
-  private readonly results = h("select", { class: "inf-results", "aria-label": "Results on this slide" });
+  private readonly results = h("select", {
+    class: "inf-results",
+    "aria-label": "Results on this slide",
+  });
 
   constructor(
     private readonly root: HTMLElement,
@@ -69,7 +72,7 @@ class InferencePanel {
   private async loadResults(select?: string): Promise<void> {
     const slide = this.app.currentSlide();
     if (!slide) return;
-    let list: ResultInfo[] = [];
+    let list: ResultInfo[];
     try {
       list = await getJson<ResultInfo[]>(`/api/results?slide_id=${encodeURIComponent(slide.id)}`);
     } catch {
@@ -86,8 +89,14 @@ class InferencePanel {
         ),
       ),
     );
-    const running = list.filter((r) => (r.state === "queued" || r.state === "running") && !this.queue.has(String(r.id)));
-    if (running.length) this.queue.add(running.map((r) => String(r.id)), running.map(() => slide.id));
+    const running = list.filter(
+      (r) => (r.state === "queued" || r.state === "running") && !this.queue.has(String(r.id)),
+    );
+    if (running.length)
+      this.queue.add(
+        running.map((r) => String(r.id)),
+        running.map(() => slide.id),
+      );
     this.results.value = select ?? this.view.current?.id ?? "";
   }
 
@@ -99,8 +108,14 @@ class InferencePanel {
     if ("error" in request) return this.showError(request.error);
     this.form.button.disabled = true;
     try {
-      const answer = await sendJson<{ result_id?: string; result_ids?: string[] }>("POST", "/api/inference", request.body);
-      const ids = (answer.result_ids ?? (answer.result_id !== undefined ? [answer.result_id] : [])).map(String);
+      const answer = await sendJson<{ result_id?: string; result_ids?: string[] }>(
+        "POST",
+        "/api/inference",
+        request.body,
+      );
+      const ids = (
+        answer.result_ids ?? (answer.result_id !== undefined ? [answer.result_id] : [])
+      ).map(String);
       this.queue.add(ids, request.slideIds);
       void this.loadResults();
     } catch (error) {
@@ -113,7 +128,8 @@ class InferencePanel {
 
   private finished(id: string, slideId: string, state: ResultState): void {
     if (state === "completed") {
-      if (slideId === this.app.currentSlide()?.id) void this.loadResults(id).then(() => this.showResult(id));
+      if (slideId === this.app.currentSlide()?.id)
+        void this.loadResults(id).then(() => this.showResult(id));
       else toast("A result is ready: open its slide to see it.");
     } else if (state === "cancelled") toast("The inference was cancelled.");
     else if (state === "failed") void this.reportFailure(id);
@@ -122,7 +138,10 @@ class InferencePanel {
   private async reportFailure(id: string): Promise<void> {
     try {
       const result = await getJson<ResultInfo>(`/api/results/${encodeURIComponent(id)}`);
-      this.showError(result.error?.message ?? "The inference failed.", result.error?.hint ?? undefined);
+      this.showError(
+        result.error?.message ?? "The inference failed.",
+        result.error?.hint ?? undefined,
+      );
     } catch {
       this.showError("The inference failed.");
     }

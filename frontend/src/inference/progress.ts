@@ -1,7 +1,7 @@
 // Progress of a queue of inference results: a bar, ETA, cancel.
 
-import { formatEta } from "../training/format";
-import { h } from "../training/dom";
+import { formatEta } from "../core/format";
+import { h } from "../core/dom";
 
 /** Overall fraction 0..1 of a queue where `done` items finished and the next is at `current`. */
 export function queueProgress(done: number, total: number, current: number): number {
@@ -18,7 +18,13 @@ export class ProgressView {
 
   constructor() {
     this.cancel = h("button", { type: "button", class: "inf-cancel" }, "Cancel");
-    this.element = h("div", { class: "inf-progress", hidden: true }, this.bar, this.text, this.cancel);
+    this.element = h(
+      "div",
+      { class: "inf-progress", hidden: true },
+      this.bar,
+      this.text,
+      this.cancel,
+    );
   }
 
   /** Show `fraction` done with an ETA; `label` names the item ("slide 2 of 3"). */

@@ -33,7 +33,8 @@ export class ResultQueue {
       if (this.slideOf.has(id)) this.finish(id, e.state);
     });
     socket.on("job:error", (e: { result_id?: string; message: string; hint?: string }) => {
-      if (e.result_id !== undefined && this.slideOf.has(String(e.result_id))) this.onError(e.message, e.hint);
+      if (e.result_id !== undefined && this.slideOf.has(String(e.result_id)))
+        this.onError(e.message, e.hint);
     });
     socket.on("connect", () => {
       for (const id of this.pending()) socket.emit("watch", { result_id: id });
@@ -79,7 +80,8 @@ export class ResultQueue {
     const active = pending.find((id) => this.latest.get(id)?.state === "running") ?? pending[0];
     const latest = this.latest.get(active);
     const fraction = queueProgress(this.finished.size, this.ids.length, latest?.progress ?? 0);
-    const label = this.ids.length > 1 ? `slide ${this.finished.size + 1} of ${this.ids.length}` : "";
+    const label =
+      this.ids.length > 1 ? `slide ${this.finished.size + 1} of ${this.ids.length}` : "";
     this.progress.show(fraction, latest?.eta_s, label);
   }
 

@@ -1,6 +1,6 @@
 // Areas per class at the current threshold, as a table.
 
-import { h } from "../training/dom";
+import { h } from "../core/dom";
 import type { ResultStats } from "./types";
 
 export interface StatsRow {
@@ -36,9 +36,16 @@ export function statsRows(stats: ResultStats): StatsRow[] {
     name: "Unclassified",
     color: null,
     area: formatArea(stats.unclassified_area_mm2),
-    percent: formatPercent(stats.unclassified_fraction ?? (region > 0 ? stats.unclassified_area_mm2 / region : 0)),
+    percent: formatPercent(
+      stats.unclassified_fraction ?? (region > 0 ? stats.unclassified_area_mm2 / region : 0),
+    ),
   });
-  rows.push({ name: "Region", color: null, area: formatArea(region), percent: formatPercent(region > 0 ? 1 : 0) });
+  rows.push({
+    name: "Region",
+    color: null,
+    area: formatArea(region),
+    percent: formatPercent(region > 0 ? 1 : 0),
+  });
   return rows;
 }
 
@@ -56,7 +63,12 @@ export function statsTable(stats: ResultStats): HTMLTableElement {
         h(
           "tr",
           { class: i >= rows.length - 2 ? "inf-stats-extra" : null },
-          h("td", {}, r.color ? h("i", { class: "inf-swatch", style: `background:${r.color}` }) : null, r.name),
+          h(
+            "td",
+            {},
+            r.color ? h("i", { class: "inf-swatch", style: `background:${r.color}` }) : null,
+            r.name,
+          ),
           h("td", { class: "num" }, r.area),
           h("td", { class: "num" }, r.percent),
         ),

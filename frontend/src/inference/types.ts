@@ -1,6 +1,6 @@
 // Shapes of the apps and results API.
 
-import type { FinalValues, Validation } from "../training/types";
+import type { FinalValues, Validation } from "../core/figures";
 
 export interface AppClass {
   index: number;

@@ -4,12 +4,18 @@
 import { ApiError } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError } from "../core/toast";
-import { h } from "../training/dom";
+import { h } from "../core/dom";
 import { classLegend, heatmapLegend } from "./legend";
-import { ResultOverlay } from "./overlay";
+import { ResultOverlay } from "../viewer/resultOverlay";
 import { statsTable } from "./stats";
 import type { ResultInfo, ResultStats } from "./types";
-import { exportUrl, statsUrl, thresholdFromPercent, type ExportKind, type OverlayParams } from "./urls";
+import {
+  exportUrl,
+  statsUrl,
+  thresholdFromPercent,
+  type ExportKind,
+  type OverlayParams,
+} from "../core/resultUrls";
 
 const REDRAW_DELAY_MS = 120;
 const EXPORTS: [ExportKind, string][] = [
@@ -25,8 +31,21 @@ export class ResultView {
   private redrawTimer: number | null = null;
   private statsRequest: AbortController | null = null;
   private readonly visible = h("input", { type: "checkbox", class: "inf-visible", checked: true });
-  private readonly opacity = h("input", { type: "range", min: "0", max: "100", value: "60", class: "inf-opacity" });
-  private readonly threshold = h("input", { type: "range", min: "0", max: "100", step: "1", value: "0", class: "inf-threshold" });
+  private readonly opacity = h("input", {
+    type: "range",
+    min: "0",
+    max: "100",
+    value: "60",
+    class: "inf-opacity",
+  });
+  private readonly threshold = h("input", {
+    type: "range",
+    min: "0",
+    max: "100",
+    step: "1",
+    value: "0",
+    class: "inf-threshold",
+  });
   private readonly thresholdText = h("output", { class: "inf-threshold-value" }, "0 %");
   private readonly mode = h("select", { class: "inf-mode", "aria-label": "Overlay view" });
   private readonly legend = h("div", { class: "inf-legend-box" });
@@ -45,7 +64,10 @@ export class ResultView {
       },
     );
     for (const [kind, label] of EXPORTS) {
-      this.exports.set(kind, h("a", { class: `inf-export inf-export-${kind}`, download: "", role: "button" }, label));
+      this.exports.set(
+        kind,
+        h("a", { class: `inf-export inf-export-${kind}`, download: "", role: "button" }, label),
+      );
     }
     this.element.append(
       this.warnings,
@@ -55,7 +77,13 @@ export class ResultView {
         h("label", { class: "inf-inline" }, this.visible, " show"),
         h("label", { class: "inf-inline" }, "opacity ", this.opacity),
       ),
-      h("label", { class: "inf-row inf-threshold-row" }, "Min. probability ", this.threshold, this.thresholdText),
+      h(
+        "label",
+        { class: "inf-row inf-threshold-row" },
+        "Min. probability ",
+        this.threshold,
+        this.thresholdText,
+      ),
       h("div", { class: "inf-row" }, this.mode),
       this.legend,
       this.stats,
@@ -66,7 +94,9 @@ export class ResultView {
 
   private bind(state: DOMStringMap): void {
     this.visible.addEventListener("change", () => this.overlay.setVisible(this.visible.checked));
-    this.opacity.addEventListener("input", () => this.overlay.setOpacity(Number(this.opacity.value) / 100));
+    this.opacity.addEventListener("input", () =>
+      this.overlay.setOpacity(Number(this.opacity.value) / 100),
+    );
     this.threshold.addEventListener("input", () => {
       this.thresholdText.textContent = `${this.threshold.value} %`;
       state.threshold = String(this.currentThreshold());
@@ -90,7 +120,9 @@ export class ResultView {
     this.shown = { ...result, id: String(result.id) };
     this.mode.replaceChildren(
       h("option", { value: "classes" }, "Classes"),
-      ...result.classes.map((c) => h("option", { value: `heatmap:${c.index}` }, `Heat map: ${c.name}`)),
+      ...result.classes.map((c) =>
+        h("option", { value: `heatmap:${c.index}` }, `Heat map: ${c.name}`),
+      ),
     );
     this.element.hidden = false;
     this.warnings.replaceChildren(...(result.warnings ?? []).map((w) => h("div", {}, w)));
@@ -114,7 +146,11 @@ export class ResultView {
   private params(): OverlayParams {
     const value = this.mode.value;
     if (value.startsWith("heatmap:")) {
-      return { threshold: this.currentThreshold(), mode: "heatmap", classIndex: Number(value.slice(8)) };
+      return {
+        threshold: this.currentThreshold(),
+        mode: "heatmap",
+        classIndex: Number(value.slice(8)),
+      };
     }
     return { threshold: this.currentThreshold(), mode: "classes" };
   }
@@ -123,12 +159,15 @@ export class ResultView {
     if (!this.shown) return;
     const params = this.params();
     const cls = this.shown.classes.find((c) => c.index === params.classIndex);
-    this.legend.replaceChildren(params.mode === "heatmap" && cls ? heatmapLegend(cls) : classLegend(this.shown.classes));
+    this.legend.replaceChildren(
+      params.mode === "heatmap" && cls ? heatmapLegend(cls) : classLegend(this.shown.classes),
+    );
   }
 
   private updateExports(): void {
     if (!this.shown) return;
-    for (const [kind, link] of this.exports) link.href = exportUrl(this.shown.id, kind, this.currentThreshold());
+    for (const [kind, link] of this.exports)
+      link.href = exportUrl(this.shown.id, kind, this.currentThreshold());
   }
 
   private scheduleRedraw(): void {
@@ -153,7 +192,12 @@ export class ResultView {
         signal: request.signal,
       });
       const body = (await response.json()) as ResultStats & { error?: string; hint?: string };
-      if (!response.ok) throw new ApiError(body.error ?? "Could not compute the areas.", response.status, body.hint);
+      if (!response.ok)
+        throw new ApiError(
+          body.error ?? "Could not compute the areas.",
+          response.status,
+          body.hint,
+        );
       this.stats.replaceChildren(statsTable(body));
       this.stats.dataset.threshold = String(threshold);
       this.stats.dataset.result = resultId;

@@ -1,7 +1,7 @@
 // Texts describing a slide in the list.
 
 import type { SlideSummary } from "../core/app";
-import { baseMagnification, formatMagnification } from "../viewer/magnification";
+import { baseMagnification, formatMagnification } from "../core/magnification";
 
 /** "2,220 × 2,967 px" or "" when unknown. */
 export function formatDimensions(slide: Pick<SlideSummary, "width" | "height">): string {
@@ -11,9 +11,7 @@ export function formatDimensions(slide: Pick<SlideSummary, "width" | "height">):
 }
 
 /** "0.499 µm/px · 20×", "20×" or "resolution unknown". */
-export function formatResolution(
-  slide: Pick<SlideSummary, "mpp" | "objective_power">,
-): string {
+export function formatResolution(slide: Pick<SlideSummary, "mpp" | "objective_power">): string {
   const parts: string[] = [];
   if (slide.mpp) parts.push(`${Number(slide.mpp.toPrecision(3))} µm/px`);
   const base = baseMagnification(slide);

@@ -71,9 +71,7 @@ export class SlideList {
       readable === slides.length ? `${slides.length}` : `${readable}/${slides.length} readable`;
     this.items.replaceChildren(...slides.map((s) => this.item(s)));
     if (!slides.length) {
-      this.items.append(
-        h("li", { class: "empty muted" }, "No slides found in the slide folders."),
-      );
+      this.items.append(h("li", { class: "empty muted" }, "No slides found in the slide folders."));
     }
     this.setActive(this.activeId);
   }

@@ -1,7 +1,7 @@
 // The "Advanced settings" dialog: every non-basic setting, built from the server defaults.
 
 import type { LabelClass } from "../core/app";
-import { h, select } from "./dom";
+import { h, select } from "../core/dom";
 import {
   advancedFields,
   choiceLabel,
@@ -58,7 +58,11 @@ export class AdvancedDialog {
       let parent: HTMLElement = body;
       if (group) {
         if (!groups.has(group)) {
-          const set = h("fieldset", { class: "tr-group", "data-group": group }, h("legend", {}, fieldLabel(group)));
+          const set = h(
+            "fieldset",
+            { class: "tr-group", "data-group": group },
+            h("legend", {}, fieldLabel(group)),
+          );
           if (GROUP_HELP[group]) set.append(h("p", { class: "tr-help" }, GROUP_HELP[group]));
           groups.set(group, set);
           body.append(set);
@@ -138,7 +142,11 @@ export class AdvancedDialog {
     const previous = box.value;
     const fallback = arch?.default_encoder ?? String(this.options.defaults.encoder ?? "");
     box.replaceChildren(
-      h("option", { value: "" }, `default for ${arch?.label ?? "the architecture"}${fallback ? ` (${fallback})` : ""}`),
+      h(
+        "option",
+        { value: "" },
+        `default for ${arch?.label ?? "the architecture"}${fallback ? ` (${fallback})` : ""}`,
+      ),
       ...names.map((name) => h("option", { value: name }, name)),
     );
     box.value = names.includes(previous) ? previous : "";
@@ -156,7 +164,12 @@ export class AdvancedDialog {
         h(
           "label",
           { class: "tr-row" },
-          h("span", { class: "tr-row-label" }, h("i", { class: "tr-swatch", style: `background:${cls.color}` }), cls.name),
+          h(
+            "span",
+            { class: "tr-row-label" },
+            h("i", { class: "tr-swatch", style: `background:${cls.color}` }),
+            cls.name,
+          ),
           input,
         ),
       );
@@ -168,7 +181,9 @@ export class AdvancedDialog {
     const field = this.fields.find((f) => f.path === path);
     if (!field) return undefined;
     const { control } = field;
-    return control instanceof HTMLInputElement && control.type === "checkbox" ? control.checked : control.value;
+    return control instanceof HTMLInputElement && control.type === "checkbox"
+      ? control.checked
+      : control.value;
   }
 
   private syncVisibility(): void {
@@ -202,7 +217,8 @@ export class AdvancedDialog {
     for (const field of this.fields) {
       const { control } = field;
       let value: SettingValue;
-      if (control instanceof HTMLInputElement && control.type === "checkbox") value = control.checked;
+      if (control instanceof HTMLInputElement && control.type === "checkbox")
+        value = control.checked;
       else if (control === this.encoderSelect) {
         if (control.value === "") continue;
         value = control.value;
@@ -215,7 +231,8 @@ export class AdvancedDialog {
         }
         value = parsed.value;
       }
-      if (control === this.encoderSelect || value !== field.like) setPath(settings, field.path, value);
+      if (control === this.encoderSelect || value !== field.like)
+        setPath(settings, field.path, value);
     }
     const weighting = this.fields.find((f) => f.path === "class_weighting")?.control.value;
     if (weighting === MANUAL) {

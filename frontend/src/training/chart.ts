@@ -4,8 +4,9 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { chartColumns, hasValidation, type ChartView } from "./chartdata";
-import { FINAL_DEFINITION, finalLegend, finalMetric } from "./figures";
-import type { FinalValues, HistoryPoint } from "./types";
+import { FINAL_DEFINITION, finalLegend, finalMetric } from "../core/figures";
+import type { FinalValues } from "../core/figures";
+import type { HistoryPoint } from "./types";
 
 const HEIGHT = 200;
 /** Series colours (end-to-end tests look for the training curve's colour on the canvas). */
@@ -45,8 +46,12 @@ export class ConvergenceChart {
     this.points = points;
     this.host.dataset.points = String(points.length);
     this.host.dataset.firstIteration = points.length ? String(points[0].iteration) : "";
-    this.host.dataset.lastIteration = points.length ? String(points[points.length - 1].iteration) : "";
-    this.host.dataset.validationPoints = String(points.filter((p) => p.val_loss !== null && p.val_loss !== undefined).length);
+    this.host.dataset.lastIteration = points.length
+      ? String(points[points.length - 1].iteration)
+      : "";
+    this.host.dataset.validationPoints = String(
+      points.filter((p) => p.val_loss !== null && p.val_loss !== undefined).length,
+    );
     this.showFinal();
     if (!this.plot) return;
     this.plot.setData(chartColumns(points, this.view, this.final) as uPlot.AlignedData);
@@ -84,7 +89,11 @@ export class ConvergenceChart {
     this.plot?.destroy();
     const unit = this.view.metric === "loss" ? "loss" : "error %";
     const muted = getComputedStyle(this.host).getPropertyValue("--muted").trim() || "#666";
-    const axis = { stroke: muted, grid: { stroke: "rgba(128, 128, 128, 0.18)", width: 1 }, ticks: { stroke: "rgba(128, 128, 128, 0.3)", width: 1 } };
+    const axis = {
+      stroke: muted,
+      grid: { stroke: "rgba(128, 128, 128, 0.18)", width: 1 },
+      ticks: { stroke: "rgba(128, 128, 128, 0.3)", width: 1 },
+    };
     const opts: uPlot.Options = {
       width: this.width(),
       height: HEIGHT,
@@ -109,10 +118,20 @@ export class ConvergenceChart {
           spanGaps: true,
           points: { show: true, size: 4 },
         },
-        { label: this.finalLabel, stroke: FINAL_COLOR, width: 2, dash: [6, 4], points: { show: false } },
+        {
+          label: this.finalLabel,
+          stroke: FINAL_COLOR,
+          width: 2,
+          dash: [6, 4],
+          points: { show: false },
+        },
       ],
     };
-    this.plot = new uPlot(opts, chartColumns(this.points, this.view, this.final) as uPlot.AlignedData, this.host);
+    this.plot = new uPlot(
+      opts,
+      chartColumns(this.points, this.view, this.final) as uPlot.AlignedData,
+      this.host,
+    );
     this.setPoints(this.points);
   }
 

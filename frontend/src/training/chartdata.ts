@@ -1,10 +1,9 @@
 // Turning the run history into the columns the convergence chart draws.
 
 import { ema } from "./smoothing";
-import { errorPercent } from "./format";
-import type { FinalValues, HistoryPoint } from "./types";
-
-export type Metric = "loss" | "error_rate";
+import type { FinalValues } from "../core/figures";
+import { errorPercent, type Metric } from "../core/format";
+import type { HistoryPoint } from "./types";
 
 export interface ChartView {
   metric: Metric;
@@ -14,7 +13,13 @@ export interface ChartView {
 }
 
 /** x = iteration; raw, smoothed, validation, final value (over its averaging window only). */
-export type ChartColumns = [number[], (number | null)[], (number | null)[], (number | null)[], (number | null)[]];
+export type ChartColumns = [
+  number[],
+  (number | null)[],
+  (number | null)[],
+  (number | null)[],
+  (number | null)[],
+];
 
 function metricValue(point: HistoryPoint, metric: Metric, validation: boolean): number | null {
   const raw = validation
@@ -32,7 +37,11 @@ function forLog(values: (number | null)[], log: boolean): (number | null)[] {
 }
 
 /** The final value as the chart draws it: a level line over the iterations it averages. */
-export function finalColumn(points: readonly HistoryPoint[], final: FinalValues | null | undefined, metric: Metric): (number | null)[] {
+export function finalColumn(
+  points: readonly HistoryPoint[],
+  final: FinalValues | null | undefined,
+  metric: Metric,
+): (number | null)[] {
   if (!final) return points.map(() => null);
   const value = metric === "error_rate" ? errorPercent(final.error_rate) : final.loss;
   const first = final.iteration - final.over;
@@ -40,7 +49,11 @@ export function finalColumn(points: readonly HistoryPoint[], final: FinalValues 
 }
 
 /** The chart's columns for `points` as the user chose to see them. */
-export function chartColumns(points: readonly HistoryPoint[], view: ChartView, final?: FinalValues | null): ChartColumns {
+export function chartColumns(
+  points: readonly HistoryPoint[],
+  view: ChartView,
+  final?: FinalValues | null,
+): ChartColumns {
   const xs = points.map((p) => p.iteration);
   const raw = points.map((p) => metricValue(p, view.metric, false));
   const val = points.map((p) => metricValue(p, view.metric, true));
@@ -56,6 +69,8 @@ export function chartColumns(points: readonly HistoryPoint[], view: ChartView, f
 /** True when any point carries a validation value. */
 export function hasValidation(points: readonly HistoryPoint[]): boolean {
   return points.some(
-    (p) => (p.val_loss !== null && p.val_loss !== undefined) || (p.val_error_rate !== null && p.val_error_rate !== undefined),
+    (p) =>
+      (p.val_loss !== null && p.val_loss !== undefined) ||
+      (p.val_error_rate !== null && p.val_error_rate !== undefined),
   );
 }

@@ -24,7 +24,13 @@ export function isActive(state: RunState | null | undefined): boolean {
  * request is in flight (`busy`) everything is disabled so a double click cannot send two.
  */
 export function buttonsFor(state: RunState | null | undefined, busy = false): ButtonStates {
-  const none: ButtonStates = { train: false, pause: false, resume: false, stop: false, continue: false };
+  const none: ButtonStates = {
+    train: false,
+    pause: false,
+    resume: false,
+    stop: false,
+    continue: false,
+  };
   if (busy) return none;
   switch (state) {
     case "queued":

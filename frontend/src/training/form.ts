@@ -1,8 +1,12 @@
 // The basic training parameters: architecture, resolution (µm/px or magnification),
 // patch size, batch size, learning rate, iterations.
 
-import { h, select } from "./dom";
-import { formatMagnification, magnificationFromMpp, mppFromMagnification } from "./format";
+import { h, select } from "../core/dom";
+import {
+  formatMppMagnification,
+  magnificationFromMpp,
+  mppFromMagnification,
+} from "../core/magnification";
 import { fieldLabel, parseValue } from "./settings";
 import type { Settings, TrainingOptions } from "./types";
 
@@ -36,7 +40,13 @@ export class BasicForm {
       { name: "architecture", class: "tr-architecture" },
     );
     this.warning = h("div", { class: "tr-warning", role: "note" });
-    this.mpp = h("input", { type: "number", step: "any", min: "0.05", name: "mpp", class: "tr-mpp" });
+    this.mpp = h("input", {
+      type: "number",
+      step: "any",
+      min: "0.05",
+      name: "mpp",
+      class: "tr-mpp",
+    });
     this.mpp.value = String(d.mpp ?? 2);
     this.magnification = select(
       [["", "custom"], ...MAGNIFICATIONS.map((m): [string, string] => [String(m), `${m}×`])],
@@ -48,12 +58,24 @@ export class BasicForm {
       this.row("architecture", this.architecture, this.warning),
       this.row(
         "mpp",
-        h("span", { class: "tr-inline" }, this.mpp, h("span", { class: "tr-unit" }, "µm/px"), this.magnification),
+        h(
+          "span",
+          { class: "tr-inline" },
+          this.mpp,
+          h("span", { class: "tr-unit" }, "µm/px"),
+          this.magnification,
+        ),
         this.magText,
       ),
     ];
     for (const name of NUMBER_FIELDS) {
-      const input = h("input", { type: "number", step: "any", min: "0", name, class: `tr-${name}` });
+      const input = h("input", {
+        type: "number",
+        step: "any",
+        min: "0",
+        name,
+        class: `tr-${name}`,
+      });
       input.value = String(d[name] ?? "");
       this.inputs.set(name, input);
       const unit = UNITS[name] ? h("span", { class: "tr-unit" }, UNITS[name]) : null;
@@ -94,7 +116,7 @@ export class BasicForm {
   private syncMagnification(): void {
     const mpp = Number(this.mpp.value);
     this.magnification.value = matchingMagnification(mpp);
-    this.magText.textContent = mpp > 0 ? `≈ ${formatMagnification(mpp)} magnification` : "";
+    this.magText.textContent = mpp > 0 ? `≈ ${formatMppMagnification(mpp)} magnification` : "";
   }
 
   /** The label of the chosen (or a given) architecture name. */
@@ -150,7 +172,9 @@ export class BasicForm {
 
   /** Disable every control while a run uses them. */
   setDisabled(disabled: boolean): void {
-    for (const el of this.element.querySelectorAll<HTMLInputElement | HTMLSelectElement>("input, select")) {
+    for (const el of this.element.querySelectorAll<HTMLInputElement | HTMLSelectElement>(
+      "input, select",
+    )) {
       el.disabled = disabled;
     }
   }

@@ -13,7 +13,10 @@ export interface MergeResult {
  * A jump over missing iterations is reported as `gap` so the caller can ask for the full
  * history again; the points are appended anyway so the chart stays current.
  */
-export function mergePoints(existing: readonly HistoryPoint[], incoming: readonly HistoryPoint[]): MergeResult {
+export function mergePoints(
+  existing: readonly HistoryPoint[],
+  incoming: readonly HistoryPoint[],
+): MergeResult {
   const points = existing.slice();
   let last = points.length ? points[points.length - 1].iteration : null;
   let gap = false;

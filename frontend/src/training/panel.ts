@@ -8,14 +8,16 @@ import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
 import { AdvancedDialog } from "./advanced";
 import { ConvergenceChart } from "./chart";
-import type { ChartView, Metric } from "./chartdata";
+import type { ChartView } from "./chartdata";
 import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls";
-import { h, select } from "./dom";
+import { h, select } from "../core/dom";
 import { BasicForm } from "./form";
-import { formatEta, formatMetric, formatPreparing, formatSeconds, formatSpeed } from "./format";
-import { finalElement, validationTables, weightsText } from "./figures";
+import { formatEta, formatMetric, type Metric } from "../core/format";
+import { formatPreparing, formatSeconds, formatSpeed } from "./format";
+import { finalElement, validationTables, weightsText } from "../core/figures";
 import { mergePoints } from "./history";
 import { LivePreview } from "./preview";
+import { runFromEvent } from "./runUpdate";
 import { normaliseFieldName } from "./settings";
 import { TargetPicker } from "./targets";
 import { tensorBoardControl } from "./tensorboard";
@@ -36,8 +38,16 @@ type Action = "pause" | "resume" | "stop" | "continue";
 
 /** "U-Net (Default) · stopped · 14:03" for the run list. */
 function runLabel(run: Run, architecture: string): string {
-  const created = typeof run.created === "number" ? new Date(run.created * 1000) : run.created ? new Date(run.created) : null;
-  const when = created && !Number.isNaN(created.getTime()) ? ` · ${created.toLocaleString([], { dateStyle: "short", timeStyle: "short" })}` : "";
+  const created =
+    typeof run.created === "number"
+      ? new Date(run.created * 1000)
+      : run.created
+        ? new Date(run.created)
+        : null;
+  const when =
+    created && !Number.isNaN(created.getTime())
+      ? ` · ${created.toLocaleString([], { dateStyle: "short", timeStyle: "short" })}`
+      : "";
   return `${architecture.replace(/ \(Default\)$/, "")} · ${run.state}${when}`;
 }
 
@@ -45,7 +55,10 @@ function runLabel(run: Run, architecture: string): string {
 export function mountTrainingPanel(root: HTMLElement, app: AppContext): void {
   root.dataset.panel = "training";
   root.classList.add("tr-panel");
-  root.replaceChildren(h("h2", { class: "tr-title" }, "Training"), h("p", { class: "tr-loading" }, "Loading…"));
+  root.replaceChildren(
+    h("h2", { class: "tr-title" }, "Training"),
+    h("p", { class: "tr-loading" }, "Loading…"),
+  );
   getJson<TrainingOptions>("/api/training/options").then(
     (options) => new TrainingPanel(root, app, options),
     (error) => {
@@ -78,7 +91,13 @@ class TrainingPanel {
   private outcomeKey = "";
   private readonly runSelect = h("select", { class: "tr-runs", "aria-label": "Run" });
   private readonly metric: HTMLSelectElement;
-  private readonly smoothing = h("input", { type: "range", min: "0", max: "0.99", step: "0.01", class: "tr-smoothing" });
+  private readonly smoothing = h("input", {
+    type: "range",
+    min: "0",
+    max: "0.99",
+    step: "0.01",
+    class: "tr-smoothing",
+  });
   private readonly log = h("input", { type: "checkbox", class: "tr-log" });
   private readonly previewToggle = h("input", { type: "checkbox", class: "tr-preview-toggle" });
   private readonly previewStatus = h("span", { class: "tr-preview-status" });
@@ -91,7 +110,11 @@ class TrainingPanel {
   ) {
     this.form = new BasicForm(options);
     this.targets = new TargetPicker(app);
-    this.advanced = new AdvancedDialog(options, () => this.targets.chosen(), () => this.form.architecture.value);
+    this.advanced = new AdvancedDialog(
+      options,
+      () => this.targets.chosen(),
+      () => this.form.architecture.value,
+    );
     this.buttons = {
       train: h("button", { type: "button", class: "tr-train primary" }, "Train"),
       pause: h("button", { type: "button", class: "tr-pause" }, "Pause"),
@@ -115,21 +138,7 @@ class TrainingPanel {
     this.watcher = new RunWatcher(app.socket, {
       history: (e) => {
         this.points = e.history ?? [];
-        this.applyRun({
-          state: e.state,
-          iteration: e.iteration,
-          iterations: e.iterations,
-          settings: e.settings,
-          final: e.final,
-          validation: e.validation,
-          weights_from_iteration: e.weights_from_iteration,
-          warnings: e.warnings,
-          class_info: e.class_info,
-          phase: e.phase ?? null,
-          progress: e.progress ?? null,
-          prepare_s: e.prepare_s,
-          duration_s: e.duration_s,
-        });
+        this.applyRun({ ...runFromEvent(e), settings: e.settings, class_info: e.class_info });
         this.drawChart();
       },
       iteration: (e) => this.onIteration(e),
@@ -171,15 +180,33 @@ class TrainingPanel {
   }
 
   private render(options: TrainingOptions): void {
-    const advancedButton = h("button", { type: "button", class: "tr-advanced" }, "Advanced settings…");
+    const advancedButton = h(
+      "button",
+      { type: "button", class: "tr-advanced" },
+      "Advanced settings…",
+    );
     advancedButton.addEventListener("click", () => this.advanced.open());
     const b = this.buttons;
     this.root.replaceChildren(
-      h("h2", { class: "tr-title" }, "Training", h("small", { class: "tr-device" }, ` on ${options.device.toUpperCase()}`)),
+      h(
+        "h2",
+        { class: "tr-title" },
+        "Training",
+        h("small", { class: "tr-device" }, ` on ${options.device.toUpperCase()}`),
+      ),
       h("div", { class: "tr-headline" }, this.archName, this.current, this.badge),
       this.form.element,
       this.targets.element,
-      h("div", { class: "tr-buttons" }, b.train, b.pause, b.resume, b.stop, b.continue, advancedButton),
+      h(
+        "div",
+        { class: "tr-buttons" },
+        b.train,
+        b.pause,
+        b.resume,
+        b.stop,
+        b.continue,
+        advancedButton,
+      ),
       this.errorBox,
       this.warningBox,
       this.speed,
@@ -204,7 +231,9 @@ class TrainingPanel {
     for (const el of [this.metric, this.smoothing, this.log]) {
       el.addEventListener("input", () => this.chart.setView(this.view()));
     }
-    this.previewToggle.addEventListener("change", () => this.preview.setEnabled(this.previewToggle.checked));
+    this.previewToggle.addEventListener("change", () =>
+      this.preview.setEnabled(this.previewToggle.checked),
+    );
     this.runSelect.addEventListener("change", () => void this.showRun(this.runSelect.value));
   }
 
@@ -219,7 +248,13 @@ class TrainingPanel {
     const shown = this.run?.id ?? "";
     this.runSelect.replaceChildren(
       h("option", { value: "" }, "—"),
-      ...runs.map((r) => h("option", { value: r.id }, runLabel(r, this.form.architectureLabel(String(r.settings?.architecture ?? ""))))),
+      ...runs.map((r) =>
+        h(
+          "option",
+          { value: r.id },
+          runLabel(r, this.form.architectureLabel(String(r.settings?.architecture ?? ""))),
+        ),
+      ),
     );
     this.runSelect.value = shown;
     if (pick && !this.run && runs.length) {
@@ -297,28 +332,15 @@ class TrainingPanel {
 
   private onState(e: StateEvent): void {
     const previous = this.run?.state;
-    this.applyRun({
-      state: e.state,
-      iteration: e.iteration,
-      app_id: e.app_id,
-      error: e.error ?? undefined,
-      final: e.final,
-      validation: e.validation,
-      weights_from_iteration: e.weights_from_iteration,
-      warnings: e.warnings,
-      iterations: e.iterations,
-      phase: e.phase ?? null,
-      progress: e.progress ?? null,
-      prepare_s: e.prepare_s,
-      duration_s: e.duration_s,
-    });
+    this.applyRun({ ...runFromEvent(e), app_id: e.app_id, error: e.error ?? undefined });
     if (e.app_id && (e.state === "stopped" || e.state === "completed")) {
       this.app.bus.emit("apps:changed", { appId: e.app_id });
       if (previous !== e.state) toast(`Training ${e.state}: the app is ready to apply.`);
       // A stop between validations validates the last weights: fetch that point too.
       if (this.run) void this.refresh(this.run.id);
     }
-    if (e.state === "running" && (previous === "stopped" || previous === "interrupted")) this.watcher.rejoin();
+    if (e.state === "running" && (previous === "stopped" || previous === "interrupted"))
+      this.watcher.rejoin();
     void this.loadRuns(false);
   }
 
@@ -347,7 +369,8 @@ class TrainingPanel {
     const run = this.run;
     const state = run?.state ?? null;
     const enabled = buttonsFor(state, this.busy);
-    for (const [name, button] of Object.entries(this.buttons)) button.disabled = !enabled[name as keyof ButtonStates];
+    for (const [name, button] of Object.entries(this.buttons))
+      button.disabled = !enabled[name as keyof ButtonStates];
     this.buttons.continue.title =
       state === "completed"
         ? "Train as many more iterations as the Iterations box says"
@@ -366,7 +389,8 @@ class TrainingPanel {
       const of = run.iterations ? ` / ${run.iterations}` : "";
       const done = state === "completed" || state === "stopped" || state === "interrupted";
       this.current.replaceChildren(`iteration ${run.iteration ?? 0}${of}`);
-      if (run.final) this.current.append(" · ", finalElement(run.final, done ? "final " : "", "tr-final"));
+      if (run.final)
+        this.current.append(" · ", finalElement(run.final, done ? "final " : "", "tr-final"));
     } else this.current.replaceChildren();
     this.speed.hidden = state !== "running";
     this.speed.textContent = run ? this.speedText(run) : "";
@@ -384,7 +408,8 @@ class TrainingPanel {
   private showWarnings(warnings: string[]): void {
     this.warningBox.hidden = warnings.length === 0;
     const shown = [...this.warningBox.children].map((li) => li.textContent).join("\n");
-    if (shown !== warnings.join("\n")) this.warningBox.replaceChildren(...warnings.map((w) => h("li", {}, w)));
+    if (shown !== warnings.join("\n"))
+      this.warningBox.replaceChildren(...warnings.map((w) => h("li", {}, w)));
   }
 
   /** Which weights the app keeps and their validation: the per-class table and confusion. */
@@ -408,7 +433,11 @@ class TrainingPanel {
           "div",
           { class: "tr-weights-from", "data-iteration": String(from) },
           `${finished ? "The app's weights are from" : "An app made now gets the weights of"} ` +
-            weightsText(from, run.final?.iteration ?? run.iteration, !!validation && keep === "best"),
+            weightsText(
+              from,
+              run.final?.iteration ?? run.iteration,
+              !!validation && keep === "best",
+            ),
         ),
       );
     }
@@ -416,7 +445,11 @@ class TrainingPanel {
       const details = h(
         "details",
         { class: "tr-validation", open: finished },
-        h("summary", {}, `Validation (iteration ${validation.iteration}): error ${formatMetric("error_rate", validation.error_rate)}`),
+        h(
+          "summary",
+          {},
+          `Validation (iteration ${validation.iteration}): error ${formatMetric("error_rate", validation.error_rate)}`,
+        ),
         validationTables(validation, run.class_info ?? []),
       );
       lines.push(details);
@@ -431,19 +464,25 @@ class TrainingPanel {
     const basic = this.form.collect();
     const advanced = this.advanced.collect();
     const local = { ...advanced.errors, ...basic.errors };
-    if (this.targets.slideIds().length === 0) local.slides = "Choose at least one slide to train on.";
-    if (this.targets.classIds().length < 2) local.classes = "Choose at least two classes to tell apart.";
+    if (this.targets.slideIds().length === 0)
+      local.slides = "Choose at least one slide to train on.";
+    if (this.targets.classIds().length < 2)
+      local.classes = "Choose at least two classes to tell apart.";
     if (Object.keys(local).length) {
       this.showFieldErrors(local);
       return;
     }
     await this.withBusy(async () => {
       try {
-        const answer = await sendJson<{ run_id: string; state: RunState }>("POST", "/api/training", {
-          slides: this.targets.slideIds(),
-          classes: this.targets.classIds(),
-          settings: { ...advanced.settings, ...basic.settings },
-        });
+        const answer = await sendJson<{ run_id: string; state: RunState }>(
+          "POST",
+          "/api/training",
+          {
+            slides: this.targets.slideIds(),
+            classes: this.targets.classIds(),
+            settings: { ...advanced.settings, ...basic.settings },
+          },
+        );
         const id = String(answer.run_id);
         this.run = { id, state: answer.state ?? "queued", settings: basic.settings, iteration: 0 };
         this.points = [];
@@ -451,8 +490,12 @@ class TrainingPanel {
         this.watcher.watch(id);
         await this.loadRuns(false);
       } catch (error) {
-        const fields = error instanceof ApiError ? (error.body as { fields?: Record<string, string> })?.fields : undefined;
-        if (fields && Object.keys(fields).length) this.showFieldErrors(fields, (error as ApiError).message);
+        const fields =
+          error instanceof ApiError
+            ? (error.body as { fields?: Record<string, string> })?.fields
+            : undefined;
+        if (fields && Object.keys(fields).length)
+          this.showFieldErrors(fields, (error as ApiError).message);
         else this.showRequestError(error);
       }
     });
@@ -481,7 +524,9 @@ class TrainingPanel {
     if (action !== "continue") return undefined;
     const done = run.iterations !== undefined && run.iteration >= run.iterations;
     const more = Number(this.form.collect().settings.iterations);
-    return run.state === "completed" || done ? { iterations: more > 0 ? Math.round(more) : 100 } : undefined;
+    return run.state === "completed" || done
+      ? { iterations: more > 0 ? Math.round(more) : 100 }
+      : undefined;
   }
 
   private async withBusy(work: () => Promise<void>): Promise<void> {
@@ -502,10 +547,14 @@ class TrainingPanel {
   }
 
   private showFieldErrors(fields: Record<string, string>, message?: string): void {
-    const normalised = Object.fromEntries(Object.entries(fields).map(([k, v]) => [normaliseFieldName(k), v]));
+    const normalised = Object.fromEntries(
+      Object.entries(fields).map(([k, v]) => [normaliseFieldName(k), v]),
+    );
     const rest = this.form.showErrors(normalised);
     const advanced = rest.filter((name) => this.advanced.holds(name));
-    const unknown = this.advanced.showErrors(Object.fromEntries(advanced.map((n) => [n, normalised[n]])));
+    const unknown = this.advanced.showErrors(
+      Object.fromEntries(advanced.map((n) => [n, normalised[n]])),
+    );
     const general = rest.filter((n) => !advanced.includes(n)).concat(unknown);
     if (general.length || message) {
       this.showJobError({

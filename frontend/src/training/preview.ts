@@ -3,8 +3,8 @@
 
 import { sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
-import { ResultOverlay } from "../inference/overlay";
-import { bboxFromViewport } from "../inference/region";
+import { ResultOverlay } from "../viewer/resultOverlay";
+import { visibleBox } from "../core/geometry";
 import type { JobErrorEvent } from "./types";
 
 export const PREVIEW_EVERY_MS = 5000;
@@ -38,10 +38,15 @@ export class LivePreview {
     app.socket.on("inference:done", (e: DoneEvent) => this.done(e));
     // A preview that finished before we joined its room is only reported by the replay.
     app.socket.on("inference:progress", (e: Partial<DoneEvent> & { result_id: string }) => {
-      if (e.state && ["completed", "failed", "cancelled"].includes(e.state)) this.done(e as DoneEvent);
+      if (e.state && ["completed", "failed", "cancelled"].includes(e.state))
+        this.done(e as DoneEvent);
     });
     app.socket.on("job:error", (e: JobErrorEvent) => {
-      if (this.pending && e.result_id !== undefined && String(e.result_id) === this.pending.resultId) {
+      if (
+        this.pending &&
+        e.result_id !== undefined &&
+        String(e.result_id) === this.pending.resultId
+      ) {
         this.pending = null;
         this.onStatus(`Preview failed: ${e.message}`);
       }
@@ -69,9 +74,18 @@ export class LivePreview {
     const runId = this.runId();
     const slide = this.app.currentSlide();
     const viewer = this.app.viewer();
-    if (!this.enabled || !runId || !this.running() || !slide || !viewer || !slide.width || !slide.height) return;
+    if (
+      !this.enabled ||
+      !runId ||
+      !this.running() ||
+      !slide ||
+      !viewer ||
+      !slide.width ||
+      !slide.height
+    )
+      return;
     if (this.pending && Date.now() - this.pending.since < GIVE_UP_MS) return;
-    const bbox = this.app.visibleRegion() ?? bboxFromViewport(viewer.viewport.getBounds(true), slide.width, slide.height);
+    const bbox = visibleBox(this.app);
     if (!bbox) return;
     this.pending = { resultId: null, since: Date.now() };
     try {

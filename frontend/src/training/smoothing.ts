@@ -5,7 +5,10 @@
  * Debiased so the first points are not pulled towards zero; gaps (null, NaN) stay gaps
  * and do not disturb the average.
  */
-export function ema(values: readonly (number | null | undefined)[], weight: number): (number | null)[] {
+export function ema(
+  values: readonly (number | null | undefined)[],
+  weight: number,
+): (number | null)[] {
   const w = Math.min(Math.max(weight, 0), 0.999);
   let last = 0;
   let count = 0;

@@ -3,8 +3,8 @@
 
 import { getJson } from "../core/api";
 import type { AppContext, LabelClass, SlideSummary } from "../core/app";
-import { labelledFromSummary, type AnnotationSummary } from "../inference/features";
-import { h } from "./dom";
+import { labelledFromSummary, type AnnotationSummary } from "./labelled";
+import { h } from "../core/dom";
 
 export class TargetPicker {
   readonly element: HTMLElement;
@@ -50,7 +50,10 @@ export class TargetPicker {
 
   /** Class ids to train on. */
   classIds(): number[] {
-    return this.app.classes().filter((c) => this.chosenClasses.has(c.id)).map((c) => c.id);
+    return this.app
+      .classes()
+      .filter((c) => this.chosenClasses.has(c.id))
+      .map((c) => c.id);
   }
 
   /** The chosen classes, in display order. */
@@ -85,7 +88,9 @@ export class TargetPicker {
     }
     if (!this.classesTouched) {
       const all = this.app.classes().map((c) => c.id);
-      this.chosenClasses = new Set(this.labelled && this.labelled.size ? all.filter((id) => this.labelled!.has(id)) : all);
+      this.chosenClasses = new Set(
+        this.labelled && this.labelled.size ? all.filter((id) => this.labelled!.has(id)) : all,
+      );
     }
     this.renderClasses();
   }
@@ -119,7 +124,8 @@ export class TargetPicker {
           else this.chosenClasses.delete(cls.id);
           this.renderSummary();
         });
-        const unlabelled = this.labelled && !this.labelled.has(cls.id) ? h("small", {}, " (no labels)") : null;
+        const unlabelled =
+          this.labelled && !this.labelled.has(cls.id) ? h("small", {}, " (no labels)") : null;
         return h(
           "label",
           { class: "tr-check" },

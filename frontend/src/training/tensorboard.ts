@@ -4,7 +4,7 @@
 
 import { getJson, sendJson } from "../core/api";
 import { showError } from "../core/toast";
-import { h } from "./dom";
+import { h } from "../core/dom";
 
 interface TensorBoardStatus {
   /** Whether the server has loaded TensorBoard (it does on the first visit too). */
@@ -16,7 +16,11 @@ interface TensorBoardStatus {
 /** A button that loads TensorBoard and opens it, and a link that opens it. */
 export function tensorBoardControl(): HTMLElement {
   const button = h("button", { type: "button", class: "tr-tensorboard" }, "TensorBoard");
-  const link = h("a", { class: "tr-tensorboard-link", target: "_blank", rel: "noopener", hidden: true }, "open ↗");
+  const link = h(
+    "a",
+    { class: "tr-tensorboard-link", target: "_blank", rel: "noopener", hidden: true },
+    "open ↗",
+  );
   const show = (status: TensorBoardStatus) => {
     link.hidden = !status.url;
     if (status.url) link.href = status.url;

@@ -1,13 +1,9 @@
 // Shapes of the training API (see the training/inference API contract).
 
+import type { FinalValues, Validation } from "../core/figures";
+
 export type RunState =
-  | "queued"
-  | "running"
-  | "paused"
-  | "stopped"
-  | "completed"
-  | "failed"
-  | "interrupted";
+  "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "interrupted";
 
 /** One recorded iteration of a run. */
 export interface HistoryPoint {
@@ -18,44 +14,6 @@ export interface HistoryPoint {
   time?: number;
   val_loss?: number | null;
   val_error_rate?: number | null;
-}
-
-/**
- * The final value of a run (server/training/figures.py, one definition everywhere): mean
- * loss and error rate over the last `over` iterations up to `iteration`, the raw values of
- * that last iteration, and the last validation measurement.
- */
-export interface FinalValues {
-  loss: number;
-  error_rate: number;
-  iteration: number;
-  over: number;
-  last_loss: number;
-  last_error_rate: number;
-  val_loss?: number | null;
-  val_error_rate?: number | null;
-  val_iteration?: number | null;
-}
-
-/** Per-class figures of a validation measurement (null where they would divide by 0). */
-export interface ClassValidation {
-  id: number | null;
-  name?: string | null;
-  iou: number | null;
-  dice: number | null;
-  precision: number | null;
-  recall: number | null;
-  pixels?: number;
-}
-
-/** A validation measurement of the weights an app keeps. */
-export interface Validation {
-  iteration: number;
-  loss: number;
-  error_rate: number;
-  classes: ClassValidation[];
-  /** Held-out pixels: row = true class, column = predicted class (model channel order). */
-  confusion: number[][];
 }
 
 /** What a run (and its app) says about the model it trained. */

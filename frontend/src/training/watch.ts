@@ -1,7 +1,13 @@
 // Following one run over Socket.IO: history on join, then live iterations and states.
 
 import type { Socket } from "socket.io-client";
-import type { HistoryEvent, IterationEvent, JobErrorEvent, ProgressEvent, StateEvent } from "./types";
+import type {
+  HistoryEvent,
+  IterationEvent,
+  JobErrorEvent,
+  ProgressEvent,
+  StateEvent,
+} from "./types";
 
 export interface RunHandlers {
   history(event: HistoryEvent): void;

@@ -4,9 +4,9 @@
 
 import OpenSeadragon from "openseadragon";
 import type { SlideSummary } from "../core/app";
-import type { BBox } from "../annotations/geometry";
-import type { Position } from "../annotations/types";
-import { baseMagnification, maxImageZoom } from "./magnification";
+import type { BBox, Position } from "../core/geometry";
+import { baseMagnification } from "../core/magnification";
+import { maxImageZoom } from "./magnification";
 
 export interface SlideDetail extends SlideSummary {
   deepzoom?: { bounds: [number, number, number, number] | null };

@@ -3,12 +3,8 @@
 
 import { button, frameThrottle, h } from "../core/dom";
 import { icon } from "../core/icons";
-import {
-  PRESET_MAGNIFICATIONS,
-  formatMagnification,
-  imageZoomFor,
-  magnificationAt,
-} from "./magnification";
+import { formatMagnification } from "../core/magnification";
+import { PRESET_MAGNIFICATIONS, imageZoomFor, magnificationAt } from "./magnification";
 import { chooseScaleBar } from "./scaleBarMath";
 import type { SlideViewer } from "./slideViewer";
 

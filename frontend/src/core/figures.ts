@@ -1,12 +1,49 @@
-// How the run's figures read, in the training panel, the app card and the chart alike.
+// A run's figures (final value, validation) and how they read, in the training panel, the app
+// card and the chart alike.
 //
 // The numbers come from the server (server/training/figures.py defines them once); these
 // functions only say them, the same way everywhere.
 
 import { h } from "./dom";
-import { formatMetric } from "./format";
-import type { Metric } from "./chartdata";
-import type { FinalValues, Validation } from "./types";
+import { formatMetric, type Metric } from "./format";
+
+/**
+ * The final value of a run (server/training/figures.py, one definition everywhere): mean
+ * loss and error rate over the last `over` iterations up to `iteration`, the raw values of
+ * that last iteration, and the last validation measurement.
+ */
+export interface FinalValues {
+  loss: number;
+  error_rate: number;
+  iteration: number;
+  over: number;
+  last_loss: number;
+  last_error_rate: number;
+  val_loss?: number | null;
+  val_error_rate?: number | null;
+  val_iteration?: number | null;
+}
+
+/** Per-class figures of a validation measurement (null where they would divide by 0). */
+export interface ClassValidation {
+  id: number | null;
+  name?: string | null;
+  iou: number | null;
+  dice: number | null;
+  precision: number | null;
+  recall: number | null;
+  pixels?: number;
+}
+
+/** A validation measurement of the weights an app keeps. */
+export interface Validation {
+  iteration: number;
+  loss: number;
+  error_rate: number;
+  classes: ClassValidation[];
+  /** Held-out pixels: row = true class, column = predicted class (model channel order). */
+  confusion: number[][];
+}
 
 /** The definition in words, for tooltips. */
 export const FINAL_DEFINITION =
@@ -54,7 +91,11 @@ export function finalElement(final: FinalValues, prefix: string, className: stri
 }
 
 /** "iteration 50 (best validation)" / "iteration 60 (the last)". */
-export function weightsText(fromIteration: number, lastIteration: number | null | undefined, validated: boolean): string {
+export function weightsText(
+  fromIteration: number,
+  lastIteration: number | null | undefined,
+  validated: boolean,
+): string {
   if (lastIteration !== null && lastIteration !== undefined && fromIteration === lastIteration) {
     return `iteration ${fromIteration} (the last)`;
   }
@@ -77,12 +118,30 @@ interface ClassLook {
 export function validationTables(validation: Validation, classes: ClassLook[]): HTMLElement {
   const name = (i: number) => classes[i]?.name ?? validation.classes[i]?.name ?? `class ${i + 1}`;
   const swatch = (i: number) =>
-    classes[i]?.color ? h("i", { class: "tr-swatch", style: `background:${classes[i].color}` }) : "";
+    classes[i]?.color
+      ? h("i", { class: "tr-swatch", style: `background:${classes[i].color}` })
+      : "";
   const perClass = h(
     "table",
     { class: "tr-val-classes" },
-    h("caption", {}, `Validation at iteration ${validation.iteration}: loss ${formatMetric("loss", validation.loss)}, error ${formatMetric("error_rate", validation.error_rate)}`),
-    h("thead", {}, h("tr", {}, h("th", {}, "class"), h("th", {}, "IoU"), h("th", {}, "Dice"), h("th", {}, "precision"), h("th", {}, "recall"))),
+    h(
+      "caption",
+      {},
+      `Validation at iteration ${validation.iteration}: loss ${formatMetric("loss", validation.loss)}, error ${formatMetric("error_rate", validation.error_rate)}`,
+    ),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "class"),
+        h("th", {}, "IoU"),
+        h("th", {}, "Dice"),
+        h("th", {}, "precision"),
+        h("th", {}, "recall"),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -104,12 +163,26 @@ export function validationTables(validation: Validation, classes: ClassLook[]): 
     "table",
     { class: "tr-confusion" },
     h("caption", {}, "Confusion (held-out pixels): rows true class, columns predicted"),
-    h("thead", {}, h("tr", {}, h("th", {}, "true \\ predicted"), ...Array.from({ length: n }, (_, j) => h("th", {}, name(j))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "true \\ predicted"),
+        ...Array.from({ length: n }, (_, j) => h("th", {}, name(j))),
+      ),
+    ),
     h(
       "tbody",
       {},
       ...validation.confusion.map((row, i) =>
-        h("tr", {}, h("th", {}, swatch(i), name(i)), ...row.map((v, j) => h("td", { class: i === j ? "tr-diag" : null }, String(v)))),
+        h(
+          "tr",
+          {},
+          h("th", {}, swatch(i), name(i)),
+          ...row.map((v, j) => h("td", { class: i === j ? "tr-diag" : null }, String(v))),
+        ),
       ),
     ),
   );

@@ -6,7 +6,7 @@
 
 import type OpenSeadragon from "openseadragon";
 import { maxLevel, parseDzi, type DziInfo } from "./dzi";
-import { dziUrl, overlayQuery, tileUrl, type OverlayParams } from "./urls";
+import { dziUrl, overlayQuery, tileUrl, type OverlayParams } from "../core/resultUrls";
 
 const SWAP_TIMEOUT_MS = 4000;
 
@@ -26,7 +26,11 @@ export class ResultOverlay {
   /** `onLoaded(true)` fires when the layer in view is fully drawn, false while loading. */
   constructor(
     private readonly viewer: () => OpenSeadragon.Viewer | null,
-    private readonly onLoaded: (loaded: boolean, resultId: string | null, query: string) => void = () => {},
+    private readonly onLoaded: (
+      loaded: boolean,
+      resultId: string | null,
+      query: string,
+    ) => void = () => {},
   ) {}
 
   /** The result on screen, or null. */
@@ -39,7 +43,8 @@ export class ResultOverlay {
     this.clear();
     const seq = this.seq;
     const response = await fetch(dziUrl(resultId), { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`The overlay of result ${resultId} is not available (${response.status}).`);
+    if (!response.ok)
+      throw new Error(`The overlay of result ${resultId} is not available (${response.status}).`);
     const info = parseDzi(await response.text());
     if (seq !== this.seq) return;
     this.info = info;
@@ -119,7 +124,8 @@ export class ResultOverlay {
       x: 0,
       width: 1,
       opacity: this.effectiveOpacity(),
-      success: (event) => this.adopt((event as unknown as { item: TiledImage }).item, seq, overlayQuery(params)),
+      success: (event) =>
+        this.adopt((event as unknown as { item: TiledImage }).item, seq, overlayQuery(params)),
     });
   }
 

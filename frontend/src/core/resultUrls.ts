@@ -37,7 +37,13 @@ export function dziUrl(resultId: string): string {
 }
 
 /** One overlay tile rendered at `params`. */
-export function tileUrl(resultId: string, level: number, col: number, row: number, params: OverlayParams): string {
+export function tileUrl(
+  resultId: string,
+  level: number,
+  col: number,
+  row: number,
+  params: OverlayParams,
+): string {
   return `/results/${encodeURIComponent(resultId)}_files/${level}/${col}_${row}.png?${overlayQuery(params)}`;
 }
 

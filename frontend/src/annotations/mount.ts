@@ -1,0 +1,162 @@
+// The annotations feature mounted like the other panels: painting tools over the viewer,
+// the toolbar, the class and import/export panels, and the session that keeps the open
+// slide's annotations in sync with the server. It talks to the rest of the app through the
+// app context (bus, socket) and answers the context's `classes()` and `rois()`.
+
+import type { AppContext, RoiInfo } from "../core/app";
+import { keyName } from "../core/shortcuts";
+import { showError, toast } from "../core/toast";
+import type { SlideViewer } from "../viewer/slideViewer";
+import * as annotationsApi from "./api";
+import { ClassPanel } from "./classPanel";
+import { ClassStore } from "./classStore";
+import { bboxOf, outerRing } from "./geometry";
+import { mountIoPanel } from "./ioPanel";
+import { AnnotationOverlay } from "./overlay";
+import { AnnotationSession } from "./session";
+import { mountToolbar, type ToolbarHandle } from "./toolbar";
+import { PAINT_TOOLS, TOOLS, type ToolHost } from "./tools/catalog";
+import { ToolController } from "./tools/controller";
+import type { RoiProperties } from "./types";
+
+/** Where the annotation parts go in the page. */
+export interface AnnotationElements {
+  /** The viewer stage the overlay, ink layer and brush cursor are stacked on. */
+  stage: HTMLElement;
+  toolbar: HTMLElement;
+  saveStatus: HTMLElement;
+  classPanel: HTMLElement;
+  ioPanel: HTMLElement;
+}
+
+/** The mounted annotations, as the app shell and its test hooks use them. */
+export interface Annotations {
+  readonly classes: ClassStore;
+  readonly session: AnnotationSession;
+  readonly overlay: AnnotationOverlay;
+  readonly tools: ToolController;
+  /** The regions of interest drawn on the open slide. */
+  rois(): RoiInfo[];
+  /** Load the label classes. */
+  loadClasses(): Promise<void>;
+  /** Act on a painting shortcut; false when the key is not one. */
+  handleKey(event: KeyboardEvent): boolean;
+}
+
+/** Mount the annotations into `elements`, over `viewer`, wired to the app through `app`. */
+export function mountAnnotations(
+  elements: AnnotationElements,
+  app: AppContext,
+  viewer: SlideViewer,
+): Annotations {
+  const classes = new ClassStore();
+  const session = new AnnotationSession(app.socket, classes);
+  const overlay = new AnnotationOverlay(elements.stage, viewer, session.model, classes);
+  session.onPending((pending) => overlay.setPending(pending));
+
+  const toolHost: ToolHost = {
+    viewer,
+    classes,
+    blocked(tool) {
+      if (!viewer.slide() || !session.slideId) return "Open a slide first";
+      if (PAINT_TOOLS.has(tool) && !classes.activeClass()) {
+        return "Add a class first (Classes panel on the right)";
+      }
+      return null;
+    },
+    commit: (edit, preview) => session.submit(edit, preview),
+    notify: (message) => toast(message),
+    opacity: () => overlay.opacity,
+  };
+  const tools = new ToolController(elements.stage, toolHost);
+  const toolbar = mountToolbar(
+    elements.toolbar,
+    elements.saveStatus,
+    tools,
+    session,
+    overlay,
+    viewer,
+  );
+  new ClassPanel(elements.classPanel, classes, session.model);
+  mountIoPanel(elements.ioPanel, session, () => viewer.slide()?.name ?? null);
+
+  app.bus.on("slide:opened", (slide) => {
+    tools.cancel();
+    session.open(slide.id).catch(showError);
+  });
+  classes.subscribe(() => app.bus.emit("classes:changed", classes.all()));
+  session.model.subscribe(() => {
+    if (session.slideId) app.bus.emit("annotations:changed", { slideId: session.slideId });
+  });
+  document.addEventListener("keyup", (event) => {
+    if (event.key === " ") tools.setSpaceHeld(false);
+  });
+  window.addEventListener("blur", () => tools.setSpaceHeld(false));
+
+  return {
+    classes,
+    session,
+    overlay,
+    tools,
+    rois: () => roiInfos(session),
+    async loadClasses() {
+      classes.set(await annotationsApi.listClasses());
+    },
+    handleKey: (event) => handleKey(event, { classes, session, tools, toolbar }),
+  };
+}
+
+function roiInfos(session: AnnotationSession): RoiInfo[] {
+  return session.model.rois().map((feature) => {
+    const [x0, y0, x1, y1] = bboxOf(outerRing(feature));
+    return { id: (feature.properties as RoiProperties).roi_id, bbox: [x0, y0, x1 - x0, y1 - y0] };
+  });
+}
+
+interface KeyTargets {
+  classes: ClassStore;
+  session: AnnotationSession;
+  tools: ToolController;
+  toolbar: ToolbarHandle;
+}
+
+/** The painting shortcuts: shape keys, class numbers, tools, undo/redo, brush size, A, space. */
+function handleKey(
+  event: KeyboardEvent,
+  { classes, session, tools, toolbar }: KeyTargets,
+): boolean {
+  if (tools.handleKey(event.key)) return true;
+  const key = keyName(event);
+  if (/^[1-9]$/.test(key)) {
+    classes.selectByNumber(Number(key));
+    return true;
+  }
+  const tool = TOOLS.find((t) => t.key === key);
+  if (tool) {
+    tools.setTool(tool.name);
+    return true;
+  }
+  switch (key) {
+    case "mod+z":
+      session.step("undo");
+      return true;
+    case "mod+shift+z":
+    case "mod+y":
+      session.step("redo");
+      return true;
+    case "[":
+      tools.scaleBrush(1 / 1.25);
+      return true;
+    case "]":
+      tools.scaleBrush(1.25);
+      return true;
+    case "a":
+      toolbar.toggleAnnotations();
+      return true;
+    case " ":
+      tools.setSpaceHeld(true);
+      return true;
+    default:
+      return false;
+  }
+}
