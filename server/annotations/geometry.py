@@ -439,7 +439,7 @@ def _take(old: BaseGeometry, piece: BaseGeometry) -> BaseGeometry | None:
         return None
     # GEOS overlay results are valid for valid inputs: only dust is dropped.
     cut = [polygonal(p.difference(piece)) for p in parts[hit]]
-    return _collect_parts([*parts[~hit], *cut])
+    return _collect_parts([parts[~hit], np.asarray(cut, dtype=object)])
 
 
 def _add(old: BaseGeometry, piece: BaseGeometry) -> BaseGeometry:
@@ -447,15 +447,16 @@ def _add(old: BaseGeometry, piece: BaseGeometry) -> BaseGeometry:
     parts = shapely.get_parts(old)
     hit = shapely.intersects(parts, piece)
     merged = polygonal(shapely.union_all([*parts[hit], piece]))
-    return _collect_parts([*parts[~hit], merged])
+    return _collect_parts([parts[~hit], np.asarray([merged], dtype=object)])
 
 
-def _collect_parts(geoms: list[BaseGeometry]) -> BaseGeometry:
-    """One (Multi)Polygon of the polygons of `geoms` (disjoint up to touching points)."""
-    polys = [p for g in geoms for p in shapely.get_parts(g) if not p.is_empty]
-    if not polys:
+def _collect_parts(groups: list[np.ndarray]) -> BaseGeometry:
+    """One (Multi)Polygon of the polygons in arrays of geometries (disjoint up to points)."""
+    polys = shapely.get_parts(np.concatenate(groups))
+    polys = polys[~shapely.is_empty(polys)]
+    if not len(polys):
         return Polygon()
-    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
 
 
 def make_piece(geom: BaseGeometry, with_coords: bool = False) -> Piece:

@@ -10,15 +10,25 @@ Scenarios: "regions" — each stroke takes the class of the tissue region it sta
 a pathologist paints: a few regions built from many overlapping strokes); "random" —
 every stroke a random class (worst case: every stroke outline stays a class boundary).
 Latency is the round trip of POST .../annotations/edits: request sent → whole answer
-received. The answer carries the full geometry of every class the stroke changed (the
-API contract), so its size grows with the labels on the slide.
+received. The answer carries the change only (the label polygons added and removed, the
+changed classes' totals), so its size follows the edit, not the labels on the slide.
 Prints p50/p95 and the RATIO of the p95s per scenario (target ≤ 3).
+
+"nuclei" (issue 9): 5,000 dense small polygons (nuclei 4–7 px in radius, 21 px apart, two
+classes) in one 1,500 × 1,500 px region, put on the slide by one GeoJSON import (which
+resolves overlaps in feature order exactly as the same polygons sent one by one through
+the edit API would; tests/test_annotation_changes.py checks it). Then the same edits are
+timed on that slide and on an empty one: "gap nuclei" (a new nucleus polygon between the
+existing ones: what a script adding segmented nuclei sends) and "brush" (short strokes of
+radius 6–12 px through the field, which do change the nuclei they cross). Prints p95
+latency and answer bytes of each, and their RATIOs full/empty (target ≤ 1.5).
+
 Then, in Chromium, the frame time while panning over the last painted slide (p95 target
 ≤ 33 ms), with the RATIO against the same pan with the annotations hidden
 (browser_frames.py).
 
 Run: `python tests/benchmarks/bench_annotations.py [--strokes 5000] [--samples 60]
-[--scenario regions|random|both]`
+[--nuclei 5000] [--scenario regions|random|both|nuclei|all]`
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ from tests.benchmarks import browser_frames  # noqa: E402
 from tests.helpers import DEMO_DIR, ServerProcess  # noqa: E402
 
 TARGET_RATIO = 3.0
+NUCLEI_TARGET_RATIO = 1.5
+NUCLEUS_SPACING = 21.0  # px between nucleus centres (a jittered grid)
+NUCLEI_ORIGIN = (300.0, 400.0)  # top-left of the nuclei field (level-0 px)
 
 
 def random_stroke(rng: np.random.Generator, width: int, height: int) -> dict:
@@ -129,16 +142,148 @@ def report(name: str, latencies: list[float], sizes: list[int]) -> None:
     )
 
 
+def ring(rng: np.random.Generator, x: float, y: float, radius: float) -> list[list[float]]:
+    """A nucleus-like outline: 12–16 vertices at the radius ±10 %, closed."""
+    n = int(rng.integers(12, 17))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radii = radius * rng.uniform(0.9, 1.1, n)
+    points = np.round(np.stack([x + radii * np.cos(angles), y + radii * np.sin(angles)], 1), 2)
+    return [*points.tolist(), points[0].tolist()]
+
+
+def nuclei_field(rng: np.random.Generator, count: int) -> tuple[list[dict], list[tuple]]:
+    """`count` nuclei on a jittered grid (radius 4–7 px, 1 in 5 of the second class), and
+    the centres of the gaps between them (where a new nucleus touches none)."""
+    side = int(np.ceil(np.sqrt(count)))
+    x0, y0 = NUCLEI_ORIGIN
+    features = []
+    for k in range(count):
+        i, j = divmod(k, side)
+        x, y = x0 + NUCLEUS_SPACING * i, y0 + NUCLEUS_SPACING * j
+        x, y = x + rng.uniform(-1.5, 1.5), y + rng.uniform(-1.5, 1.5)
+        name = "Lymphocyte" if rng.random() < 0.2 else "Nucleus"
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [ring(rng, x, y, rng.uniform(4, 7))],
+                },
+                "properties": {"classification": {"name": name}},
+            }
+        )
+    half = NUCLEUS_SPACING / 2
+    gaps = [
+        (x0 + NUCLEUS_SPACING * i + half, y0 + NUCLEUS_SPACING * j + half)
+        for i in range(side - 1)
+        for j in range(count // side - 1)
+    ]
+    return features, gaps
+
+
+def timed_edits(clients: list[Client], bodies: list[dict]) -> list:
+    """Per client, (latencies in s, answer sizes) of the edits, interleaved, each undone."""
+    results = [([], []) for _ in clients]
+    for body in bodies:
+        for client, (latencies, sizes) in zip(clients, results, strict=True):
+            elapsed, size = client.edit(body)
+            latencies.append(elapsed)
+            sizes.append(size)
+            client.undo()
+    return results
+
+
+def nuclei_probes(rng: np.random.Generator, gaps: list[tuple], samples: int, cls: int) -> dict:
+    """The timed edits: new nuclei in gaps, and short brush strokes through the field."""
+    chosen = rng.choice(len(gaps), samples, replace=False)
+    polygons = [
+        {"tool": "polygon", "class_id": cls, "points": ring(rng, *gaps[i], 4.5)[:-1]}
+        for i in chosen
+    ]
+    strokes = []
+    side = NUCLEUS_SPACING * np.sqrt(len(gaps))
+    for _ in range(samples):
+        start = np.asarray(NUCLEI_ORIGIN) + rng.uniform(100, side - 200, 2)
+        stroke = random_stroke(rng, 1, 1)
+        points = start + np.asarray(stroke["points"]) - stroke["points"][0]
+        strokes.append(
+            {
+                "tool": "brush",
+                "class_id": cls,
+                "points": np.round(points[:30], 1).tolist(),
+                "radius": float(rng.uniform(6, 12)),
+            }
+        )
+    return {"gap nuclei": polygons, "brush": strokes}
+
+
+def run_nuclei(tmp: str, count: int, samples: int) -> None:
+    """The nuclei scenario: the same edits on an empty slide and after `count` nuclei."""
+    servers = [ServerProcess([DEMO_DIR], Path(tmp) / f"nuclei-{n}") for n in ("empty", "full")]
+    try:
+        for server in servers:
+            server.start()
+        slide = next(s for s in servers[0].get("/api/slides").json() if s["readable"])
+        for server in servers:
+            for name in ("Nucleus", "Lymphocyte"):
+                server.post("/api/classes", json={"name": name}).raise_for_status()
+        cls = next(c["id"] for c in servers[0].get("/api/classes").json() if c["name"] == "Nucleus")
+        rng = np.random.default_rng(11)
+        features, gaps = nuclei_field(rng, count)
+        doc = {"type": "FeatureCollection", "features": features}
+        path = f"/api/slides/{slide['id']}/annotations"
+        start = time.perf_counter()
+        servers[1].request("PUT", path, json=doc, timeout=600).raise_for_status()
+        seconds = time.perf_counter() - start
+        parts = len(servers[1].get(path + "?form=parts").json()["features"])
+        print(f"nuclei: imported {count} polygons in {seconds:.1f} s ({parts} stored polygons)")
+        clients = [Client(x, slide["id"]) for x in servers]
+        probes = nuclei_probes(rng, gaps, samples, cls)
+        for bodies in probes.values():
+            timed_edits(clients, bodies[:5])  # warm-up
+        for kind, bodies in probes.items():
+            empty, full = timed_edits(clients, bodies)
+            report(f"empty slide, {kind}", *empty)
+            report(f"{count} nuclei, {kind}", *full)
+            nuclei_ratios(kind, empty, full)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def nuclei_ratios(kind: str, empty: tuple, full: tuple) -> None:
+    """Print the RATIOs full/empty of p95 latency and of mean and p95 answer bytes."""
+    for what, index, q in (("p95 latency", 0, 95), ("mean bytes", 1, None), ("p95 bytes", 1, 95)):
+        if q is None:
+            ratio = statistics.mean(full[index]) / statistics.mean(empty[index])
+        else:
+            ratio = percentile(full[index], q) / percentile(empty[index], q)
+        verdict = "OK" if ratio <= NUCLEI_TARGET_RATIO else "ABOVE TARGET"
+        print(
+            f"RATIO {what} nuclei/empty ({kind}) = {ratio:.2f}"
+            f" (target ≤ {NUCLEI_TARGET_RATIO:g}) {verdict}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 0 (the ratio is reported, not enforced)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strokes", type=int, default=5000, help="strokes on the loaded slide")
     parser.add_argument("--samples", type=int, default=60, help="timed strokes per case")
-    parser.add_argument("--scenario", choices=("regions", "random", "both"), default="both")
+    parser.add_argument("--nuclei", type=int, default=5000, help="polygons in the nuclei field")
+    parser.add_argument(
+        "--scenario", choices=("regions", "random", "both", "nuclei", "all"), default="all"
+    )
     args = parser.parse_args(argv)
-    scenarios = ("regions", "random") if args.scenario == "both" else (args.scenario,)
+    scenarios = {"both": ("regions", "random"), "all": ("regions", "random")}.get(
+        args.scenario, (args.scenario,)
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-annotations-") as tmp:
+        if args.scenario in ("nuclei", "all"):
+            run_nuclei(tmp, args.nuclei, args.samples)
+        if args.scenario == "nuclei":
+            return 0
         names = ["empty", *scenarios]
         servers = [ServerProcess([DEMO_DIR], Path(tmp) / name) for name in names]
         try:
