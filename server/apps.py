@@ -20,8 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from server.device import prepare_model
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD, build_model
+from server.training.models import IMAGENET_MEAN, IMAGENET_STD, model_from_state
 
 FORMAT = "slidelab-app"
 VERSION = 1
@@ -129,10 +128,8 @@ def load_app_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The app's model on `device` in eval mode, with its config."""
     config = load_app_config(data_dir, app_id)
-    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
     state = load_file(str(app_dir(data_dir, app_id) / WEIGHTS_NAME), device="cpu")
-    model.load_state_dict(state)
-    return prepare_model(model, device).eval(), config
+    return model_from_state(config, state, device), config
 
 
 def list_apps(data_dir: Path) -> list[dict[str, Any]]:
@@ -354,9 +351,8 @@ def read_app_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         state = load_safetensors(blob)
     except Exception as exc:
         raise AppInvalid(f"the weights are not a valid safetensors file ({exc})") from exc
-    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
     try:
-        model.load_state_dict(state, strict=True)
+        model_from_state(config, state)
     except RuntimeError as exc:
         raise AppInvalid("the weights do not fit the architecture the app describes") from exc
     return config, state

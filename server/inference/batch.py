@@ -31,7 +31,7 @@ from server.inference.stats import area_stats, pixel_area_um2
 from server.inference.thresholds import parse_threshold
 from server.inference.tiler import TileGeometry
 from server.slides.metadata import read_info, slide_bounds
-from server.training.models import build_model
+from server.training.models import model_from_state
 
 KINDS = ("geojson", "tiff", "csv")
 SUFFIX = {"geojson": ".geojson", "tiff": ".tif", "csv": ".csv"}
@@ -48,9 +48,7 @@ def load_model(app: str, data_dir: Path, device: torch.device) -> tuple[torch.nn
     else:
         apps.check_app(data_dir, app)
         return apps.load_app_model(data_dir, app, device)
-    model = build_model(config["architecture"], config["encoder"], config["num_classes"])
-    model.load_state_dict(state)
-    return model, config
+    return model_from_state(config, state, device), config
 
 
 def apply_to_slide(

@@ -21,9 +21,9 @@ from server.inference.regions import (
     tissue_mask,
 )
 from server.inference.tiler import Grid, TileGeometry
+from server.slides import raster
 
 log = logging.getLogger(__name__)
-SAME_RESOLUTION = 0.01  # resolutions this close (relative) are read without resampling
 
 
 @dataclass
@@ -44,10 +44,7 @@ def scale_for(app_mpp: float, slide_mpp: float | None) -> tuple[float, list[str]
             "The slide does not record its resolution (µm/px): the app ran on level-0 "
             "pixels as they are, and areas are given in pixels only."
         ]
-    scale = app_mpp / slide_mpp
-    if abs(scale - 1) < SAME_RESOLUTION:
-        scale = 1.0
-    return scale, []
+    return raster.downsample(app_mpp, slide_mpp), []
 
 
 def resolve_region(

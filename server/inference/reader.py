@@ -1,8 +1,9 @@
 """Model-input tiles read from a slide by background threads, in order, a batch at a time.
 
-Each window is read at the pyramid level closest to (not coarser than) the app's
-resolution and resampled onto the store grid with Pillow, using the exact fractional
-source box, so neighbouring tiles sample the slide identically.
+Each window is read by `server.slides.raster.read_box` (the pyramid level closest to, not
+coarser than, the app's resolution, resampled with the exact fractional source box), the
+same function training reads its patches with, so neighbouring tiles sample the slide
+identically and the model meets the pixels it was trained on.
 
 Slide edges: a window that would reach past the slide is shifted back inside it (by
 multiples of the network stride, at most its margin, so the tile's core stays in the
@@ -20,33 +21,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import openslide
-from PIL import Image
 
 from server.inference.regions import RegionMask
 from server.inference.threads import threading
 from server.inference.tiler import STRIDE, Grid, Tile, TileGeometry
+from server.slides import raster
+from server.slides.raster import best_level
 
 # Tiles, their (N, S, S, 3) uint8 inputs, (N, core, core) validity (None: all valid), and
 # (N, 2) int offsets (x, y) of each tile's core in its window.
 Batch = tuple[list[Tile], np.ndarray, np.ndarray | None, np.ndarray]
-
-
-def best_level(slide: openslide.OpenSlide, scale: float) -> int:
-    """The coarsest level whose downsample does not exceed `scale`."""
-    level = 0
-    for index, ds in enumerate(slide.level_downsamples):
-        if ds <= scale * (1 + 1e-3):
-            level = index
-    return level
-
-
-def _on_white(region: Image.Image) -> np.ndarray:
-    # Pillow's C code (which releases the GIL) does the work: reader threads run in parallel.
-    if region.getextrema()[3][0] == 255:
-        return np.asarray(region.convert("RGB"))
-    rgb = Image.new("RGB", region.size, (255, 255, 255))
-    rgb.paste(region, mask=region.getchannel("A"))
-    return np.asarray(rgb)
 
 
 class WindowReader:
@@ -74,34 +58,12 @@ class WindowReader:
         wy = window_origin(tile.y, tile.h, size, margin, y0, y1)
         return self.read(wx, wy, size), (tile.x - wx, tile.y - wy)
 
-    def read(self, x: int, y: int, size: int) -> np.ndarray:
-        """(size, size, 3) uint8 RGB of the store window at (x, y), mirrored past the slide."""
-        pixels = self._read(x, y, size)
-        x0, y0, x1, y1 = self.limits
-        left, top = _inside_from(x0 - x), _inside_from(y0 - y)
-        right, bottom = _inside_to(x1 - x, size), _inside_to(y1 - y, size)
-        if (left, top, right, bottom) == (0, 0, size, size) or right <= left or bottom <= top:
-            return pixels
-        inside = pixels[top:bottom, left:right]
-        pad = ((top, size - bottom), (left, size - right), (0, 0))
-        return np.pad(inside, pad, mode="symmetric")
-
-    def _read(self, x: int, y: int, size: int) -> np.ndarray:
+    def read(self, x: int, y: int, size: int, height: int | None = None) -> np.ndarray:
+        """(height or size, size, 3) uint8 RGB of the store window at (x, y), mirrored past
+        the slide (`raster.read_box`: the pixels training reads for the same box)."""
         gx, gy = self.grid.to_level0(x, y)
-        ratio = self.grid.scale / self.ds  # level pixels per store pixel
-        lx, ly = gx / self.ds, gy / self.ds
-        if abs(ratio - 1) < 1e-6 and abs(lx - round(lx)) < 1e-6 and abs(ly - round(ly)) < 1e-6:
-            location = (round(gx), round(gy))
-            return _on_white(self.slide.read_region(location, self.level, (size, size)))
-        span = size * ratio
-        ix, iy = math.floor(lx) - 1, math.floor(ly) - 1
-        iw, ih = math.ceil(lx + span) + 1 - ix, math.ceil(ly + span) + 1 - iy
-        region = self.slide.read_region(
-            (round(ix * self.ds), round(iy * self.ds)), self.level, (iw, ih)
-        )
-        box = (lx - ix, ly - iy, lx - ix + span, ly - iy + span)
-        rgb = Image.fromarray(_on_white(region))
-        return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR, box=box))
+        rows = size if height is None else height
+        return raster.read_box(self.slide, gx, gy, self.grid.scale, size, rows, self.level)
 
 
 def window_origin(start: int, length: int, size: int, margin: int, lo: float, hi: float) -> int:
@@ -129,16 +91,6 @@ def _stride_floor(distance: float) -> int:
 
 def _stride_ceil(distance: float) -> int:
     return math.ceil(distance / STRIDE - 1e-9) * STRIDE
-
-
-def _inside_from(edge: float) -> int:
-    """First window pixel whose whole area lies at or after the slide edge at `edge`."""
-    return max(0, math.ceil(edge - 1e-6))
-
-
-def _inside_to(edge: float, size: int) -> int:
-    """End of the window pixels whose whole area lies before the slide edge at `edge`."""
-    return min(size, math.floor(edge + 1e-6))
 
 
 class TileReader:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-import shapely
 from PIL import Image
 
 from server.inference.tiler import Grid, Tile
+from server.slides.raster import RingEdges
 
 TISSUE_THUMBNAIL = 1024  # longer side of the thumbnail tissue is detected on
 KINDS = ("tissue", "whole")
@@ -199,20 +199,14 @@ class PolygonMask:
     """A (multi)polygon in level-0 pixels, rasterised per window at pixel centres."""
 
     geometry: Any  # shapely geometry
+    _edges: tuple[Grid, RingEdges] | None = field(default=None, repr=False, compare=False)
 
     def window(self, grid: Grid, x: int, y: int, w: int, h: int) -> np.ndarray:
-        """Bool (h, w): store pixels whose centre lies inside the polygon."""
-        left, top = grid.to_level0(x, y)
-        box = shapely.box(left, top, *grid.to_level0(x + w, y + h))
-        part = shapely.intersection(self.geometry, box)
-        if part.is_empty:
-            return np.zeros((h, w), dtype=bool)
-        from affine import Affine  # rasterio loads GDAL: only when an ROI is used
-        from rasterio import features
-
-        transform = Affine(grid.scale, 0, left, 0, grid.scale, top)
-        burned = features.rasterize([(part, 1)], out_shape=(h, w), transform=transform)
-        return burned.astype(bool)
+        """Bool (h, w): store pixels whose centre lies inside the polygon (the same pixels
+        `raster.polygon_mask` marks on the whole grid, whatever the window)."""
+        if self._edges is None or self._edges[0] != grid:
+            self._edges = (grid, RingEdges.of(self.geometry, (grid.x0, grid.y0), grid.scale))
+        return self._edges[1].fill((h, w), top=y, left=x)
 
 
 def tile_in_region(mask: RegionMask | None, grid: Grid, tile: Tile) -> bool:

@@ -11,14 +11,18 @@ or a `.safetensors` file path is given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
 from safetensors.torch import load_file
 from torch import nn
+
+from server.device import prepare_model
 
 # Pixel normalisation of every model input: ImageNet statistics, whatever the weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,13 +51,21 @@ class FCN8s(nn.Module):
     trainable on a CPU; inputs need no padding trick because H, W are multiples of 32.
     """
 
-    def __init__(self, num_classes: int, encoder: str = "vgg16", fc_channels: int = 1024) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        encoder: str = "vgg16",
+        fc_channels: int = 1024,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         if not encoder.startswith("vgg"):
             raise ValueError("FCN-8s is built on a VGG encoder (vgg16 or vgg16_bn)")
         # smp's VGG encoder is torchvision's VGG without the classifier: same layer names,
         # so the same pretrained files load into it.
-        self.encoder = smp.encoders.get_encoder(encoder, in_channels=3, depth=5, weights=None)
+        self.encoder = smp.encoders.get_encoder(
+            encoder, in_channels=in_channels, depth=5, weights=None
+        )
         features = self.encoder.features
         pools = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)]
         self._taps = (pools[2], pools[3], pools[4])  # pool3, pool4, pool5
@@ -123,7 +135,7 @@ class Architecture:
 
     name: str
     label: str
-    build: Callable[[str, int], nn.Module]
+    build: Callable[[str, int, int], nn.Module]  # (encoder, classes, input channels)
     encoders: tuple[str, ...]
     default_encoder: str
     cpu_warning: str | None = None
@@ -135,15 +147,17 @@ ARCHITECTURES: dict[str, Architecture] = {
     "unet": Architecture(
         name="unet",
         label="U-Net (Default)",
-        build=lambda encoder, n: smp.Unet(encoder_name=encoder, encoder_weights=None, classes=n),
+        build=lambda encoder, n, c: smp.Unet(
+            encoder_name=encoder, encoder_weights=None, classes=n, in_channels=c
+        ),
         encoders=(*RESNET_LIKE, "vgg16"),
         default_encoder="resnet18",
     ),
     "deeplabv3plus": Architecture(
         name="deeplabv3plus",
         label="DeepLabv3+",
-        build=lambda encoder, n: smp.DeepLabV3Plus(
-            encoder_name=encoder, encoder_weights=None, classes=n
+        build=lambda encoder, n, c: smp.DeepLabV3Plus(
+            encoder_name=encoder, encoder_weights=None, classes=n, in_channels=c
         ),
         encoders=RESNET_LIKE,
         default_encoder="resnet18",
@@ -152,7 +166,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "fcn8s": Architecture(
         name="fcn8s",
         label="FCN-8s",
-        build=lambda encoder, n: FCN8s(n, encoder),
+        build=lambda encoder, n, c: FCN8s(n, encoder, in_channels=c),
         encoders=("vgg16", "vgg16_bn"),
         default_encoder="vgg16",
     ),
@@ -160,11 +174,17 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def build_model(
-    architecture: str, encoder: str, num_classes: int, encoder_weights: str | None = None
+    architecture: str,
+    encoder: str,
+    num_classes: int,
+    encoder_weights: str | None = None,
+    in_channels: int = 3,
 ) -> nn.Module:
     """A freshly initialised model from the registry, with encoder weights when asked.
 
     `encoder_weights`: None/"none", "imagenet" (local cache only) or a .safetensors path.
+    `in_channels`: 3 (RGB), or 6 with a context view (RGB of the patch, then of its
+    context); pretrained RGB filters of the first convolution are shared between the views.
     Raises KeyError for an unknown architecture, ValueError for an encoder that does not
     fit it, EncoderWeightsError when the weights are unavailable.
     """
@@ -176,10 +196,33 @@ def build_model(
     if num_classes < 2:
         raise ValueError("a segmentation model needs at least two classes")
     source = encoder_weights_path(encoder, encoder_weights)
-    model = spec.build(encoder, num_classes)
+    model = spec.build(encoder, num_classes, in_channels)
     if source is not None:
         load_encoder_weights(model.encoder, source)
     return model
+
+
+def input_channels(config: dict[str, Any]) -> int:
+    """Channels of the model input an app or run config describes: RGB, plus the RGB of a
+    coarser context view when `context_scale` is set."""
+    return 6 if config.get("context_scale") else 3
+
+
+def model_from_state(
+    config: dict[str, Any], state: dict[str, torch.Tensor], device: torch.device | None = None
+) -> nn.Module:
+    """The model an app config describes with `state` loaded exactly (strict), in eval mode,
+    on `device` in its preferred layout (on the CPU when None).
+
+    Raises KeyError/ValueError for a config the registry cannot build, RuntimeError when the
+    weights do not fit it.
+    """
+    classes = config.get("num_classes") or len(config["classes"])
+    model = build_model(
+        config["architecture"], config["encoder"], classes, in_channels=input_channels(config)
+    )
+    model.load_state_dict(state, strict=True)
+    return prepare_model(model, device or torch.device("cpu")).eval()
 
 
 def encoder_weights_path(encoder: str, weights: str | None) -> Path | None:
@@ -234,6 +277,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
     if any(k.startswith("encoder.") for k in state):
         state = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
     own = encoder.state_dict()
+    state = {k: _fit_input_channels(v, own[k]) if k in own else v for k, v in state.items()}
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if len(usable) < len(own) // 2:
         raise EncoderWeightsError(
@@ -242,3 +286,19 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
             "Pick the encoder these weights were trained for.",
         )
     encoder.load_state_dict(usable, strict=False)
+
+
+def _fit_input_channels(weights: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """An RGB first-convolution kernel stretched to `own`'s input channels (as smp does):
+    the RGB filters repeated for each view and scaled by 3 / channels, so a 6-channel input
+    of two identical views gives the pretrained response. Other tensors unchanged."""
+    if weights.dim() != 4 or own.dim() != 4 or weights.shape == own.shape:
+        return weights
+    if weights.shape[1] != 3 or (weights.shape[0], *weights.shape[2:]) != (
+        own.shape[0],
+        *own.shape[2:],
+    ):
+        return weights
+    channels = own.shape[1]
+    repeated = weights.repeat(1, math.ceil(channels / 3), 1, 1)[:, :channels]
+    return repeated * (3 / channels)

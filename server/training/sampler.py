@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import openslide
 import shapely
-from PIL import Image
 from shapely import affinity
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -31,13 +30,13 @@ from shapely.ops import unary_union
 
 from server.inference.threads import queue as real_queue
 from server.inference.threads import threading as real_threading
+from server.slides import raster
+from server.slides.raster import polygon_mask, polygons
 from server.training.errors import TrainingError
 
 IGNORE = 255
 MAX_CACHE_BYTES = 2 * 1024**3
 MAX_CANDIDATES = 200_000  # patch centres kept per class (a uniform subsample)
-READ_CHUNK = 2048  # target pixels per OpenSlide read, to bound temporary memory
-WHITE = (255, 255, 255)
 MIN_BLOCK = 8  # the smallest validation block side, training pixels
 
 
@@ -92,49 +91,21 @@ def downsample_for(source: SlideSource, mpp: float) -> float:
             "Training needs a calibrated slide; choose another slide or convert it "
             "with resolution metadata.",
         )
-    return mpp / source.mpp
+    return raster.downsample(mpp, source.mpp)
 
 
 def read_rgb(slide: openslide.OpenSlide, x: int, y: int, w: int, h: int, ds: float) -> np.ndarray:
     """Training pixels [x, x+w) × [y, y+h) of the slide's grid at downsample `ds`, as H×W×3.
 
-    Reads the best pyramid level and resizes; transparent (outside the scanned area)
-    becomes white. Blocking: call it inside `compute`.
+    `raster.read_box` on the grid anchored at level-0 (0, 0): the same pixels inference
+    reads for the same box. Blocking: call it inside `compute`.
     """
-    out = np.empty((h, w, 3), np.uint8)
-    for cy in range(0, h, READ_CHUNK):
-        for cx in range(0, w, READ_CHUNK):
-            cw, ch = min(READ_CHUNK, w - cx), min(READ_CHUNK, h - cy)
-            out[cy : cy + ch, cx : cx + cw] = _read_chunk(slide, x + cx, y + cy, cw, ch, ds)
-    return out
-
-
-def _read_chunk(slide: openslide.OpenSlide, x: int, y: int, w: int, h: int, ds: float):
-    level = slide.get_best_level_for_downsample(max(ds, 1.0))
-    level_ds = slide.level_downsamples[level]
-    x0, y0 = round(x * ds), round(y * ds)
-    lw = max(1, math.ceil(w * ds / level_ds))
-    lh = max(1, math.ceil(h * ds / level_ds))
-    rgba = slide.read_region((x0, y0), level, (lw, lh))
-    rgb = Image.new("RGB", rgba.size, WHITE)
-    rgb.paste(rgba, mask=rgba.getchannel("A"))
-    if rgb.size != (w, h):
-        rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
-    return np.asarray(rgb)
+    return raster.read_box(slide, x * ds, y * ds, ds, w, h)
 
 
 def to_grid(geom: BaseGeometry, ds: float) -> BaseGeometry:
     """Level-0 geometry in the training pixel grid (pixel (i, j) spans [j, j+1) × [i, i+1))."""
     return affinity.scale(geom, 1 / ds, 1 / ds, origin=(0, 0))
-
-
-def polygons(geom: BaseGeometry) -> list[Polygon]:
-    """The polygons of any (multi/collection) geometry."""
-    if geom.is_empty:
-        return []
-    if isinstance(geom, Polygon):
-        return [geom]
-    return [p for g in getattr(geom, "geoms", []) for p in polygons(g)]
 
 
 def clip_to_rois(labels: dict[int, BaseGeometry], rois: list[BaseGeometry]):
@@ -251,49 +222,6 @@ def _open(parts: np.ndarray) -> list[Polygon]:
     return [g for g in out if not g.is_empty]
 
 
-def polygon_mask(geom, shape, origin: tuple[float, float] = (0, 0)) -> np.ndarray:
-    """Pixels whose centre (j + 0.5, i + 0.5) lies inside the geometry (nonzero winding).
-
-    `geom`: a geometry or a sequence of polygons, which may overlap (their union counts);
-    `origin` is subtracted from its coordinates. Every ring is a set of directed edges
-    (outlines one way round, holes the other), each adds ±1 to the pixel rows whose centre
-    line it spans, and a pixel is inside where the running sum along its row is not 0:
-    holes, islands inside holes and overlapping polygons all come out right.
-    """
-    h, w = shape
-    polys = np.asarray(polygons(geom) if isinstance(geom, BaseGeometry) else geom, dtype=object)
-    rings, owner = shapely.get_rings(polys, return_index=True)
-    if not len(rings):
-        return np.zeros((h, w), bool)
-    outline = np.r_[True, owner[1:] != owner[:-1]]  # each polygon's first ring
-    turn = np.where(outline == shapely.is_ccw(rings), 1, -1)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    coords = coords - np.asarray(origin, float)
-    same = ring_of[1:] == ring_of[:-1]
-    (x0, y0), (x1, y1) = coords[:-1][same].T, coords[1:][same].T
-    direction = turn[ring_of[:-1][same]] * np.where(y1 > y0, 1, -1)
-    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
-    first = np.clip(np.ceil(ylo - 0.5), 0, h).astype(np.int64)  # rows with ylo <= r+.5 < yhi
-    stop = np.clip(np.ceil(yhi - 0.5), 0, h).astype(np.int64)
-    count = np.maximum(stop - first, 0)
-    edge = np.repeat(np.arange(len(count)), count)
-    if not len(edge):
-        return np.zeros((h, w), bool)
-    rows = first[edge] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    yc = rows + 0.5
-    xs = x0[edge] + (yc - y0[edge]) * (x1[edge] - x0[edge]) / (y1[edge] - y0[edge])
-    order = np.lexsort((xs, rows))
-    rows, xs = rows[order], xs[order]
-    # Each row's crossings sum to 0, so the running sum is the winding number to the right.
-    inside = np.flatnonzero(np.cumsum(direction[edge][order])[:-1] != 0)
-    starts = np.clip(np.ceil(xs[inside] - 0.5), 0, w).astype(np.int64)
-    ends = np.clip(np.ceil(xs[inside + 1] - 0.5), 0, w).astype(np.int64)
-    diff = np.zeros((h, w + 1), np.int32)
-    np.add.at(diff, (rows[inside], starts), 1)
-    np.add.at(diff, (rows[inside], ends), -1)
-    return np.cumsum(diff, axis=1, dtype=np.int32)[:, :w] > 0
-
-
 def load_cache(
     sources: list[SlideSource],
     mpp: float,
@@ -405,7 +333,7 @@ def _grid_size(source: SlideSource, ds: float) -> tuple[int, int]:
             w, h = slide.dimensions
     except Exception as exc:  # OpenSlide raises several types for bad or missing files
         raise _unreadable(source, exc) from exc
-    return math.ceil(w / ds), math.ceil(h / ds)
+    return raster.grid_size(w, h, ds)
 
 
 def _read_source(source: SlideSource, x: int, y: int, w: int, h: int, ds: float) -> np.ndarray:
