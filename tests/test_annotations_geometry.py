@@ -22,7 +22,7 @@ from server.annotations.geometry import (
     split_into_cells,
     stroke_shape,
 )
-from server.errors import ApiError
+from server.errors import UserError
 from server.store import Store
 from tests.annotation_support import make_service
 
@@ -252,17 +252,17 @@ def test_undo_redo_restores_exact_geometry(service):
     for expected in reversed(states[:-1]):
         service.undo(entry, None)
         assert state() == expected
-    with pytest.raises(ApiError, match="Nothing to undo"):
+    with pytest.raises(UserError, match="Nothing to undo"):
         service.undo(entry, None)
     for expected in states[1:]:
         service.undo(entry, None, redo=True)
         assert state() == expected
-    with pytest.raises(ApiError, match="Nothing to redo"):
+    with pytest.raises(UserError, match="Nothing to redo"):
         service.undo(entry, None, redo=True)
     # A new edit after an undo drops the redo branch.
     service.undo(entry, None)
     service.edit(entry, edits[3] | {"radius": 10})
-    with pytest.raises(ApiError, match="Nothing to redo"):
+    with pytest.raises(UserError, match="Nothing to redo"):
         service.undo(entry, None, redo=True)
     assert repo.version(store, entry.id) == 3 * len(edits) + 2  # every change counted
     assert_no_leaked_rows(store, entry.id)
@@ -281,7 +281,7 @@ def test_history_is_bounded_and_script_writes_clear_it(service, monkeypatch):
         )
     for _ in range(5):
         service.undo(entry, None)
-    with pytest.raises(ApiError, match="Nothing to undo"):
+    with pytest.raises(UserError, match="Nothing to undo"):
         service.undo(entry, None)
     assert repo.class_areas(store, entry.id)[cls] == pytest.approx(3 * np.pi * 81, rel=0.01)
     service.undo(entry, None, redo=True)
