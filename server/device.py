@@ -69,7 +69,7 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a model to `device` in that device's preferred layout; mode (train/eval) untouched."""
-    return model.to(device=device, memory_format=memory_format(device))
+    return model.to(device).to(memory_format=memory_format(device))
 
 
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:

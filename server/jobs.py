@@ -3,21 +3,52 @@
 Rule: anything that computes (OpenSlide reads, model steps, encoding) goes through
 `compute`, which runs it in an OS thread from eventlet's pool, so the event loop keeps
 serving tiles and sockets. Greenlets drive jobs and own all store writes and emits.
+
+This is the one module of the domain code that imports eventlet: the greenlet primitives
+the rest use (`Event`, `Lock`, `sleep`) are named here, and so are the real `threading` and
+`queue` modules for work in OS threads. The server monkey-patches `threading` and `queue`
+into greenlet versions, which must not be shared between OS threads; pipelines, training
+runs and overview tiles run in real threads, so they take the unpatched modules from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import eventlet
-from eventlet import tpool
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # eventlet's deprecation notice on import
+    import eventlet
+    import eventlet.event
+    import eventlet.semaphore
+    from eventlet import patcher, tpool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+Event = eventlet.event.Event  # one value sent to every greenlet that waits for it
+Lock = eventlet.semaphore.Semaphore  # held by one greenlet at a time
+sleep = eventlet.sleep  # let other greenlets run for a while
+
+
+def _original(name: str) -> ModuleType:
+    if patcher.is_monkey_patched("thread"):
+        return patcher.original(name)
+    return importlib.import_module(name)
+
+
+if TYPE_CHECKING:  # the type checker reads the standard modules' types
+    import queue
+    import threading
+else:
+    threading = _original("threading")  # real OS threads, locks and events
+    queue = _original("queue")  # queues between real OS threads
 
 
 def compute(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

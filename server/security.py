@@ -128,7 +128,7 @@ class AccessGuard:
 
     def __init__(self, app: Callable, config: Config) -> None:
         self.app = app
-        self.token = config.token
+        self.token = config.token or ""  # "": no token (an empty one is refused)
         self.cookie = cookie_name(config.port)
         self.policy = OriginPolicy(config)
 
@@ -174,7 +174,7 @@ class AccessGuard:
     def _remembering(self, start_response: Callable) -> Callable:
         jar = SimpleCookie()
         jar[self.cookie] = self.token
-        jar[self.cookie].update({"httponly": True, "samesite": "Strict", "path": "/"})
+        jar[self.cookie].update({"httponly": "1", "samesite": "Strict", "path": "/"})
         header = ("Set-Cookie", jar[self.cookie].OutputString())
 
         def _start(status: str, headers: list, exc_info=None):

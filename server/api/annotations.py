@@ -137,7 +137,7 @@ def export_mask(slide_id: str, fmt: str):
     if fmt == "png":
         data, mimetype = compute(encode_png, mask), "image/png"
     else:
-        data, mimetype = compute(encode_tiff, mask, entry.info.mpp, downsample), "image/tiff"
+        data, mimetype = compute(encode_tiff, mask, entry.details.mpp, downsample), "image/tiff"
     response = Response(data, mimetype=mimetype)
     response.headers["X-Slidelab-Legend"] = json.dumps(legend)
     response.headers["Access-Control-Expose-Headers"] = "X-Slidelab-Legend"

@@ -66,7 +66,7 @@ def slide_detail(slide_id: str):
     ctx = current_context()
     opened = ctx.tiles.handles.get(entry)
     props = dict(opened.slide.properties)
-    body = entry.summary() | entry.info.as_dict()
+    body = entry.summary() | entry.details.as_dict()
     body["properties"] = props
     body["deepzoom"] = {
         "tile_size": TILE_SIZE,

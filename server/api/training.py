@@ -86,7 +86,7 @@ def _slides(raw) -> list[dict]:
     out = []
     for slide_id in dict.fromkeys(raw):
         entry = readable_slide(slide_id)
-        if not entry.info.mpp:
+        if not entry.details.mpp:
             raise UserError(
                 f"Slide '{entry.name}' does not record its resolution (µm/px)",
                 "Training needs calibrated slides.",
@@ -157,7 +157,7 @@ def _check_labels(ctx: Context, slides: list[dict], chosen: list[dict]) -> None:
 @bp.get("/api/training")
 def list_runs():
     """Every run, newest first, without history."""
-    return jsonify(_service().list())
+    return jsonify(_service().list_runs())
 
 
 @bp.get("/api/training/<run_id>")

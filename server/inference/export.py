@@ -20,7 +20,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import shapely
@@ -161,14 +161,14 @@ def write_label_tiff(
 ) -> None:
     """Write the pyramidal, tiled label TIFF (see module doc)."""
     big = store.width * store.height > 2**31
-    resolution = {}
+    resolution: dict[str, Any] = {}
     if um_per_px:
         per_cm = 1e4 / um_per_px
         resolution = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
     with tifffile.TiffWriter(path, bigtiff=big) as tif:
         for level in range(store.levels):
             width, height = store.shape(level)
-            extra = {}
+            extra: dict[str, Any] = {}
             if level == 0:
                 extra["description"] = json.dumps(description)
             else:
@@ -241,7 +241,7 @@ def write_export(
                 label_description(meta, threshold, result_id),
             )
         else:
-            tmp.write_text(csv_text(stats, meta.get("slide_name"), meta.get("app_name")))
+            tmp.write_text(csv_text(stats, str(meta.get("slide_name")), str(meta.get("app_name"))))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

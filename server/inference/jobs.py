@@ -149,7 +149,7 @@ class InferenceJobs:
             self.viewer.forget(rid)
         job = Job(rid)
         self.jobs[rid] = job
-        spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.info.mpp))
+        spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.details.mpp))
         spawn(self._drive, job, source, spec, entry, config, None)
         return rid
 
@@ -182,7 +182,7 @@ class InferenceJobs:
             "app_mpp": float(config["mpp"]),
             "classes": config["classes"],
             "slide_name": entry.name,
-            "slide_mpp": entry.info.mpp,
+            "slide_mpp": entry.details.mpp,
             "dzi": {
                 "width": dz_w,
                 "height": dz_h,
@@ -220,9 +220,9 @@ class InferenceJobs:
             bounds = row["meta"].get("bounds")
             facts = SlideFacts(
                 str(entry.path),
-                entry.info.width,
-                entry.info.height,
-                entry.info.mpp,
+                entry.details.width,
+                entry.details.height,
+                entry.details.mpp,
                 tuple(bounds) if bounds else None,
             )
             plan: Plan = compute(make_plan, spec, facts, float(config["mpp"]), self.geometry, roi)

@@ -128,7 +128,7 @@ def prepare(
     ri = np.where(in_r, rows - r0, r1 - r0)
     probs = window[:, ri[:, None], ci[None, :]]
     if heat_class is not None:
-        return Prepared(probs[heat_class], None, probs.any(axis=0), False)
+        return Prepared(probs[heat_class], None, np.asarray(probs.any(axis=0)), False)
     best = probs.argmax(axis=0).astype(np.uint8)
     conf = probs.max(axis=0)
     return Prepared(conf, best, None, not conf.any())
@@ -171,7 +171,9 @@ def colorize(prepared: Prepared, threshold: float, lut: np.ndarray) -> np.ndarra
     if prepared.best is not None:
         return lut[classify(prepared.best, prepared.values, threshold)]
     level = threshold_level(threshold) if threshold > 0 else 0
-    shown = prepared.valid & (prepared.values >= level)
+    shown = prepared.values >= level
+    if prepared.valid is not None:
+        shown &= prepared.valid
     rgba = HEAT[prepared.values]
     rgba[~shown] = 0
     return rgba

@@ -67,7 +67,7 @@ def readable_slide(library: SlideLibrary, slide_id: Any) -> SlideEntry:
 
 def slide_region(region: Any, entry: SlideEntry) -> RegionSpec:
     """The parsed region, a bbox clipped to the slide; 400 when it misses the slide."""
-    info = entry.info
+    info = entry.details
     try:
         spec = parse_region(region)
     except RegionError as exc:

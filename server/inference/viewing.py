@@ -9,6 +9,7 @@ drops a result's entries when it changes or goes.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,13 @@ class ResultViewer:
 
     def forget(self, rid: str) -> None:
         """Drop every cached entry of a result (it changed or went)."""
-        for cache in (self.pngs, self.prepared, self.stores):
-            cache.drop(lambda key: key[0] == rid)
+
+        def of_result(key: Hashable) -> bool:
+            return isinstance(key, tuple) and key[0] == rid
+
+        self.pngs.drop(of_result)
+        self.prepared.drop(of_result)
+        self.stores.drop(of_result)
 
     def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
         row = self.get(rid)

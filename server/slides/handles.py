@@ -11,11 +11,10 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import eventlet
 import openslide
 
 from server.errors import Conflict, NotFound, UserError
-from server.jobs import compute
+from server.jobs import Event, compute
 from server.slides.library import SlideEntry
 from server.slides.overview import OverviewDeepZoom
 
@@ -67,7 +66,7 @@ class SlideHandles:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
         self._open: OrderedDict[str, OpenedSlide] = OrderedDict()
-        self._opening: dict[str, eventlet.event.Event] = {}
+        self._opening: dict[str, Event] = {}
 
     def get(self, entry: SlideEntry) -> OpenedSlide:
         """The opened slide for an entry, opening it (in a thread) when needed."""
@@ -78,7 +77,7 @@ class SlideHandles:
         pending = self._opening.get(entry.id)
         if pending is not None:
             return pending.wait()
-        event = eventlet.event.Event()
+        event = Event()
         self._opening[entry.id] = event
         try:
             opened = compute(_open, entry)

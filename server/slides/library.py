@@ -42,6 +42,13 @@ class SlideEntry:
         """Whether OpenSlide opened it."""
         return self.info is not None
 
+    @property
+    def details(self) -> SlideInfo:
+        """What OpenSlide read from a readable slide (callers check `readable` first)."""
+        if self.info is None:
+            raise ValueError(f"Slide '{self.name}' cannot be read: {self.error}")
+        return self.info
+
     def summary(self) -> dict:
         """The list form of DESIGN.md: id, name, width, height, mpp, vendor, levels, ..."""
         info = self.info

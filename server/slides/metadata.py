@@ -75,7 +75,7 @@ def read_info(slide: openslide.OpenSlide, path: Path) -> SlideInfo:
         objective_power=power,
         vendor=props.get(openslide.PROPERTY_NAME_VENDOR, "unknown"),
         levels=slide.level_count,
-        level_dimensions=[tuple(d) for d in slide.level_dimensions],
+        level_dimensions=[(int(w), int(h)) for w, h in slide.level_dimensions],
         level_downsamples=[float(d) for d in slide.level_downsamples],
         associated=sorted(slide.associated_images.keys()),
     )
@@ -91,5 +91,6 @@ def slide_bounds(slide: openslide.AbstractSlide) -> tuple[int, int, int, int] | 
         openslide.PROPERTY_NAME_BOUNDS_HEIGHT,
     )
     if all(k in props for k in keys):
-        return tuple(int(props[k]) for k in keys)
+        x, y, w, h = (int(props[k]) for k in keys)
+        return x, y, w, h
     return None

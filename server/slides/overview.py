@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 
 import openslide
-from eventlet import patcher
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
-_threading = patcher.original("threading")  # tiles are made in real threads, not greenlets
+from server.jobs import threading  # tiles are made in real threads, not greenlets
 
 MAX_SIDE = 2048
 CHUNK = 2048
@@ -32,7 +31,7 @@ class OverviewDeepZoom(DeepZoomGenerator):
         super().__init__(osr, **kwargs)
         self._slide = osr
         self._overview: tuple[Image.Image, float] | None = None
-        self._lock = _threading.Lock()
+        self._lock = threading.Lock()
 
     def get_tile(self, level: int, address: tuple[int, int]) -> Image.Image:
         """An RGB tile, from the overview when OpenSlide would read far more than it shows."""

@@ -10,11 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Hashable
 
-import eventlet
 from PIL import Image
 
 from server.errors import UserError
-from server.jobs import compute
+from server.jobs import Event, compute
 from server.slides.cache import LRU
 from server.slides.handles import SlideHandles, slide_unavailable
 from server.slides.library import SlideEntry
@@ -44,7 +43,7 @@ class TileService:
         self.handles = handles
         self.cache = cache
         self.quality = quality
-        self._inflight: dict[Hashable, eventlet.event.Event] = {}
+        self._inflight: dict[Hashable, Event] = {}
 
     def dzi(self, entry: SlideEntry) -> str:
         """The Deep Zoom descriptor XML."""
@@ -90,7 +89,7 @@ class TileService:
         pending = self._inflight.get(key)
         if pending is not None:
             return pending.wait()
-        event = eventlet.event.Event()
+        event = Event()
         self._inflight[key] = event
         try:
             data = compute(make)

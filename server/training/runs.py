@@ -35,8 +35,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import eventlet
-import eventlet.semaphore
 import torch
 
 from server.annotations import repository
@@ -45,7 +43,7 @@ from server.context import Context
 from server.device import describe
 from server.errors import Conflict
 from server.events import room
-from server.jobs import Throttle, compute, spawn
+from server.jobs import Event, Lock, Throttle, compute, sleep, spawn
 from server.store import from_json, to_json
 from server.training import figures
 from server.training.app_config import Lineage, app_config
@@ -86,7 +84,7 @@ class LiveRun:
     run_id: str
     stop: bool = False
     pause: bool = False
-    resumed: eventlet.event.Event = field(default_factory=eventlet.event.Event)
+    resumed: Event = field(default_factory=Event)
     pending: list[dict] = field(default_factory=list)
     ends: deque = field(default_factory=lambda: deque(maxlen=SPEED_WINDOW))
     recent: deque = field(default_factory=lambda: deque(maxlen=figures.FINAL_MAX))
@@ -98,7 +96,14 @@ class LiveRun:
     worker: RunThread | None = None  # the run's own thread, while its greenlet runs
     governor: CoreGovernor | None = None  # torch threads of each step (CPU)
     # One compute call on the trainer at a time (the loop's steps, a preview's weights).
-    lock: eventlet.semaphore.Semaphore = field(default_factory=eventlet.semaphore.Semaphore)
+    lock: Lock = field(default_factory=Lock)
+
+    @property
+    def thread(self) -> RunThread:
+        """The run's own thread (it exists while the run's greenlet runs)."""
+        if self.worker is None:
+            raise RuntimeError(f"run {self.run_id} has no thread now")
+        return self.worker
 
     @property
     def it_per_s(self) -> float | None:
@@ -209,7 +214,7 @@ class RunService:
             "warnings": warnings,
         }
 
-    def list(self) -> list[dict]:
+    def list_runs(self) -> list[dict]:
         """Every run, newest first, without history."""
         return [self.describe(run_id, with_history=False) for run_id in self.table.ids()]
 
@@ -376,9 +381,9 @@ class RunService:
         finally:
             self.live.pop(run_id, None)
             if trainer is not None:
-                live.worker.call(trainer.close)
+                live.thread.call(trainer.close)
                 del trainer
-            live.worker.close()
+            live.thread.close()
             if self.device.type == "cuda":  # hand the memory to the next job on the device
                 compute(torch.cuda.empty_cache)
 
@@ -394,7 +399,7 @@ class RunService:
         def keep_reporting() -> None:
             while True:
                 report()
-                eventlet.sleep(PROGRESS_INTERVAL)
+                sleep(PROGRESS_INTERVAL)
 
         reporter = spawn(keep_reporting)
         try:
@@ -420,7 +425,7 @@ class RunService:
         classes = from_json(row["classes"])
         slides = from_json(row["slides"])
         sources = self._sources(slides, classes, live)
-        cache = live.worker.call(
+        cache = live.thread.call(
             load_cache,
             sources,
             settings["mpp"],
@@ -432,7 +437,7 @@ class RunService:
             workers=self.threads.workers,
         )
         self._set_progress(live, "model", 0, 1)
-        trainer = live.worker.call(
+        trainer = live.thread.call(
             Trainer, settings, classes, cache, self.device, self.run_dir(run_id)
         )
         self._set_progress(live, "model", 1, 1)
@@ -450,14 +455,12 @@ class RunService:
             self.table.update(run_id, iterations=trainer.iterations)
         start = 0
         if resume and self.checkpoint_path(run_id).exists():
-            start = live.worker.call(trainer.load_checkpoint, self.checkpoint_path(run_id))
+            start = live.thread.call(trainer.load_checkpoint, self.checkpoint_path(run_id))
         elif resume:
             shutil.rmtree(self.run_dir(run_id) / "tb", ignore_errors=True)
         self.table.rewind(run_id, start)
         self.table.save_report(run_id, warnings=to_json(cache.warnings))
-        live = self.live.get(run_id)
-        if live is not None:
-            live.recent.extend(self.table.history(run_id)[-figures.FINAL_MAX :])
+        live.recent.extend(self.table.history(run_id)[-figures.FINAL_MAX :])
         return trainer
 
     def _sources(self, slides: list[dict], classes: list[dict], live: LiveRun):
@@ -475,10 +478,10 @@ class RunService:
                 )
             pieces = repository.load_label_pieces(self.store, slide["id"])
             pieces = {index_of[c]: p for c, p in pieces.items() if c in index_of}
-            merged = live.worker.call(repository.merge_label_pieces, pieces)
+            merged = live.thread.call(repository.merge_label_pieces, pieces)
             rois = repository.roi_geometries(self.store, slide["id"])
             sources.append(
-                SlideSource(slide["id"], entry.name, entry.path, entry.info.mpp, merged, rois)
+                SlideSource(slide["id"], entry.name, entry.path, entry.details.mpp, merged, rois)
             )
             self._set_progress(live, "labels", len(sources), len(slides))
         return sources
@@ -494,7 +497,7 @@ class RunService:
                 started = time.monotonic()
                 continue
             with live.lock:
-                result = live.worker.call(_step, trainer, live.governor)
+                result = live.thread.call(_step, trainer, live.governor)
             live.pending.append(result.as_point())
             live.recent.append(live.pending[-1])
             live.ends.append(result.time)
@@ -509,7 +512,7 @@ class RunService:
 
     def _wait_paused(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float):
         self._flush(live, trainer.iterations)
-        live.resumed = eventlet.event.Event()
+        live.resumed = Event()
         self._set_state(run_id, PAUSED, duration_s=duration)
         if live.pause and not live.stop:
             live.resumed.wait()
@@ -519,7 +522,7 @@ class RunService:
     def _checkpoint(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
         self._flush(live, trainer.iterations)
         with live.lock:
-            iteration = live.worker.call(trainer.save_checkpoint, self.checkpoint_path(run_id))
+            iteration = live.thread.call(trainer.save_checkpoint, self.checkpoint_path(run_id))
         self.table.update(run_id, checkpoint_iteration=iteration)
         kept_iteration, record = trainer.kept()
         self.table.save_report(
@@ -534,14 +537,14 @@ class RunService:
             self._validate_last(run_id, live, trainer)
             self._checkpoint(run_id, live, trainer)
             values["app_id"] = self._save_app(run_id, live, trainer, duration)
-            live.worker.call(trainer.log_final, figures.final_values(self.history(run_id)))
+            live.thread.call(trainer.log_final, figures.final_values(self.history(run_id)))
         self._set_state(run_id, state, **values)
 
     def _validate_last(self, run_id: str, live: LiveRun, trainer: Trainer) -> None:
         """A run stopped between validations: validate its last weights too, so the app's
         choice of weights and the final validation figures include them."""
         with live.lock:
-            record = live.worker.call(trainer.validate_last)
+            record = live.thread.call(trainer.validate_last)
         if record is None:
             return
         self.table.set_validation(run_id, record["iteration"], record["loss"], record["error_rate"])
@@ -554,12 +557,12 @@ class RunService:
         if live is None or live.trainer is None:
             raise Conflict(f"The run has no model in memory now ({row['state']})")
         with live.lock:
-            weights = live.worker.call(live.trainer.weights)
+            weights = live.thread.call(live.trainer.weights)
         config = self._app_config(run_id, live.trainer, row["duration_s"], live.trainer.iteration)
         return config, weights
 
     def _save_app(self, run_id: str, live: LiveRun, trainer: Trainer, duration: float) -> str:
-        weights, iteration = live.worker.call(trainer.app_weights)
+        weights, iteration = live.thread.call(trainer.app_weights)
         config = self._app_config(run_id, trainer, duration, iteration)
         self.table.save_report(run_id, weights_from_iteration=iteration)
         return compute(save_app, self.ctx.config.data_dir, config, weights)

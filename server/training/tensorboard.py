@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,8 @@ UNLABELLED = (40, 40, 40)
 
 def _rgb(color: str) -> tuple[int, int, int]:
     color = color.lstrip("#")
-    return tuple(int(color[i : i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(color[i : i + 2], 16) for i in (0, 2, 4))
+    return r, g, b
 
 
 class RunLog:
@@ -180,7 +182,7 @@ class EmbeddedTensorBoard:
         self._clock = clock
         self._lock = eventlet.semaphore.Semaphore(1)
         self._app: Callable | None = None
-        self._multiplexer = None
+        self._multiplexer: Any = None
         self._read_at: float | None = None
 
     @property

@@ -159,6 +159,8 @@ class CoreGovernor:
 
     def _busy(self, sample: CpuSample, seconds: float) -> bool:
         before = self._seen
+        if before is None:
+            return False
         cores = self.tick * max(seconds, SAMPLE_S)  # ticks of one core over the interval
         server = sum(max(0, t - before.server.get(tid, 0)) for tid, t in sample.server.items())
         if server > SERVER_SHARE * cores:
