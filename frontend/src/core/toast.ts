@@ -1,15 +1,14 @@
 // Plain-language messages for the user: errors (with the server's hint) and notices.
 
 import { ApiError } from "./api";
+import { h } from "./dom";
 
 const DISPLAY_MS = 8000;
 
 function container(): HTMLElement {
   let box = document.getElementById("toasts");
   if (!box) {
-    box = document.createElement("div");
-    box.id = "toasts";
-    box.setAttribute("role", "status");
+    box = h("div", { id: "toasts", role: "status" });
     document.body.appendChild(box);
   }
   return box;
@@ -17,14 +16,12 @@ function container(): HTMLElement {
 
 /** Show a message; kind "error" stays longer and is styled as such. */
 export function toast(message: string, kind: "info" | "error" = "info", hint?: string): void {
-  const item = document.createElement("div");
-  item.className = `toast toast-${kind}`;
-  item.textContent = message;
-  if (hint) {
-    const small = document.createElement("small");
-    small.textContent = hint;
-    item.appendChild(small);
-  }
+  const item = h(
+    "div",
+    { class: `toast toast-${kind}` },
+    message,
+    hint ? h("small", {}, hint) : null,
+  );
   container().appendChild(item);
   setTimeout(() => item.remove(), kind === "error" ? DISPLAY_MS * 2 : DISPLAY_MS);
 }

@@ -5,8 +5,8 @@ import { ApiError } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError } from "../core/toast";
 import { h } from "../core/dom";
-import { classLegend, heatmapLegend } from "./legend";
 import { ResultOverlay } from "../viewer/resultOverlay";
+import { classLegend, heatmapLegend } from "./legend";
 import { statsTable } from "./stats";
 import type { ResultInfo, ResultStats } from "./types";
 import {

@@ -3,9 +3,8 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { FINAL_DEFINITION, finalLegend, finalMetric, type FinalValues } from "../core/figures";
 import { chartColumns, hasValidation, type ChartView } from "./chartdata";
-import { FINAL_DEFINITION, finalLegend, finalMetric } from "../core/figures";
-import type { FinalValues } from "../core/figures";
 import type { HistoryPoint } from "./types";
 
 const HEIGHT = 200;

@@ -1,8 +1,8 @@
 // Turning the run history into the columns the convergence chart draws.
 
-import { ema } from "./smoothing";
 import type { FinalValues } from "../core/figures";
 import { errorPercent, type Metric } from "../core/format";
+import { ema } from "./smoothing";
 import type { HistoryPoint } from "./types";
 
 export interface ChartView {

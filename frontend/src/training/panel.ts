@@ -6,15 +6,15 @@
 import { ApiError, getJson, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
+import { h, select } from "../core/dom";
+import { formatEta, formatMetric, type Metric } from "../core/format";
+import { finalElement, validationTables, weightsText } from "../core/figures";
 import { AdvancedDialog } from "./advanced";
 import { ConvergenceChart } from "./chart";
 import type { ChartView } from "./chartdata";
 import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls";
-import { h, select } from "../core/dom";
 import { BasicForm } from "./form";
-import { formatEta, formatMetric, type Metric } from "../core/format";
 import { formatPreparing, formatSeconds, formatSpeed } from "./format";
-import { finalElement, validationTables, weightsText } from "../core/figures";
 import { mergePoints } from "./history";
 import { LivePreview } from "./preview";
 import { runFromEvent } from "./runUpdate";

@@ -3,8 +3,8 @@
 
 import { getJson } from "../core/api";
 import type { AppContext, LabelClass, SlideSummary } from "../core/app";
-import { labelledFromSummary, type AnnotationSummary } from "./labelled";
 import { h } from "../core/dom";
+import { labelledFromSummary, type AnnotationSummary } from "./labelled";
 
 export class TargetPicker {
   readonly element: HTMLElement;

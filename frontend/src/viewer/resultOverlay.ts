@@ -5,8 +5,8 @@
 // removed once the new one has loaded what is in view (double buffering).
 
 import type OpenSeadragon from "openseadragon";
-import { maxLevel, parseDzi, type DziInfo } from "./dzi";
 import { dziUrl, overlayQuery, tileUrl, type OverlayParams } from "../core/resultUrls";
+import { maxLevel, parseDzi, type DziInfo } from "./dzi";
 
 const SWAP_TIMEOUT_MS = 4000;
 

@@ -1,15 +1,13 @@
 // The brush cursor: a circle of the brush radius that follows the pointer.
 
+import { h } from "../../core/dom";
 import type { Position } from "../types";
 
 export class BrushCursor {
   private readonly node: HTMLElement;
 
   constructor(stage: HTMLElement) {
-    this.node = document.createElement("div");
-    this.node.className = "brush-cursor";
-    this.node.dataset.testid = "brush-cursor";
-    this.node.hidden = true;
+    this.node = h("div", { class: "brush-cursor", "data-testid": "brush-cursor", hidden: true });
     stage.append(this.node);
   }
 

@@ -1,5 +1,6 @@
 // The ink layer: a canvas over the viewer on which the shape in progress is drawn live.
 
+import { h } from "../../core/dom";
 import type { SlideViewer } from "../../viewer/slideViewer";
 import { rectangleCorners } from "../geometry";
 import { ROI_COLOR, paintArea, strokeRoi, tracePolyline } from "../strokes";
@@ -30,10 +31,11 @@ export class InkLayer {
     stage: HTMLElement,
     private readonly viewer: SlideViewer,
   ) {
-    this.canvas = document.createElement("canvas");
-    this.canvas.className = "layer ink-layer";
-    this.canvas.dataset.testid = "ink-layer";
-    this.canvas.setAttribute("aria-label", "Drawing surface");
+    this.canvas = h("canvas", {
+      class: "layer ink-layer",
+      "data-testid": "ink-layer",
+      "aria-label": "Drawing surface",
+    });
     this.ctx = this.canvas.getContext("2d")!;
     stage.append(this.canvas);
   }
