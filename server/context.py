@@ -46,4 +46,5 @@ class Context:
 
 def current_context() -> Context:
     """The Context of the app serving this request."""
-    return current_app.extensions["slidelab"]
+    ctx: Context = current_app.extensions["slidelab"]
+    return ctx

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 
 class UserError(Exception):
@@ -35,9 +36,9 @@ class UserError(Exception):
             self.fields.setdefault(field, message)
         self.extra = extra
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         """The answer's JSON body: `{error, hint?, fields?, ...extra}`."""
-        body: dict = {"error": self.message, **self.extra}
+        body: dict[str, Any] = {"error": self.message, **self.extra}
         if self.fields:
             body["fields"] = self.fields
         if self.hint:
@@ -63,7 +64,7 @@ def not_found(what: str) -> NotFound:
     return NotFound(f"{what} not found")
 
 
-def safe_loads(s: str | bytes, **kwargs) -> object:
+def safe_loads(s: str | bytes, **kwargs: Any) -> object:
     """json.loads that raises ValueError, not RecursionError, on absurdly deep nesting."""
     try:
         return json.loads(s, **kwargs)
@@ -84,7 +85,7 @@ class SocketJSON:
     dumps = staticmethod(json.dumps)
 
     @staticmethod
-    def loads(s: str | bytes, **kwargs) -> object:
+    def loads(s: str | bytes, **kwargs: Any) -> object:
         """Parse a packet's JSON."""
         kwargs.setdefault("parse_int", _bounded_int)
         return safe_loads(s, **kwargs)
@@ -93,6 +94,6 @@ class SocketJSON:
 _KINDS: dict[int, type[UserError]] = {404: NotFound, 409: Conflict, 413: TooLarge}
 
 
-def ApiError(status: int, message: str, hint: str | None = None, **extra) -> UserError:  # noqa: N802
+def ApiError(status: int, message: str, hint: str | None = None, **extra: Any) -> UserError:  # noqa: N802
     """TRANSITIONAL: the old spelling, for code not yet converted to the kinds."""
     return _KINDS.get(status, UserError)(message, hint, **extra)

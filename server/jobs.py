@@ -39,7 +39,8 @@ sleep = eventlet.sleep  # let other greenlets run for a while
 
 def _original(name: str) -> ModuleType:
     if patcher.is_monkey_patched("thread"):
-        return patcher.original(name)
+        module: ModuleType = patcher.original(name)
+        return module
     return importlib.import_module(name)
 
 
@@ -53,13 +54,14 @@ else:
 
 def compute(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking work in a real thread and wait for it without blocking other greenlets."""
-    return tpool.execute(fn, *args, **kwargs)
+    result: T = tpool.execute(fn, *args, **kwargs)
+    return result
 
 
 def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> eventlet.greenthread.GreenThread:
     """Start a greenlet whose crash is logged instead of vanishing."""
 
-    def _guarded():
+    def _guarded() -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from server.errors import Conflict, NotFound, TooLarge, UserError, safe_loads
 
 log = logging.getLogger(__name__)
+Answer = tuple[Response, int]
 
 STATUS = {NotFound: 404, Conflict: 409, TooLarge: 413}  # any other UserError: 400
 
@@ -31,7 +33,7 @@ def status_of(err: UserError) -> int:
 class SafeJSONProvider(DefaultJSONProvider):
     """Flask's JSON, where input too deeply nested to parse is invalid JSON (a 400)."""
 
-    def loads(self, s: str | bytes, **kwargs) -> object:
+    def loads(self, s: str | bytes, **kwargs: Any) -> object:
         """Parse JSON; RecursionError becomes the ValueError that Flask answers as 400."""
         return safe_loads(s, **kwargs)
 
@@ -40,15 +42,15 @@ def install_error_handlers(app: Flask) -> None:
     """Every error becomes JSON with a readable message."""
 
     @app.errorhandler(UserError)
-    def _user_error(err: UserError):
+    def _user_error(err: UserError) -> Answer:
         return jsonify(err.payload()), status_of(err)
 
     @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        return jsonify({"error": err.description or err.name}), err.code
+    def _http_error(err: HTTPException) -> Answer:
+        return jsonify({"error": err.description or err.name}), err.code or 500
 
     @app.errorhandler(Exception)
-    def _unexpected(err: Exception):
+    def _unexpected(err: Exception) -> Answer:
         error_id = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s in %s %s", error_id, request.method, request.path)
         body = {

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import openslide
 import torch
+from shapely.geometry.base import BaseGeometry
 
 from server import apps
 from server.device import select_device
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 1536  # store pixels: a preview of a large view covers its centre
-ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict]]
+ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict[str, Any]]]
 
 
 class Cancelled(Exception):
@@ -110,7 +111,7 @@ class InferenceJobs:
         job = Job(rid)
         self.jobs[rid] = job
 
-        def source(device: torch.device):
+        def source(device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
             return apps.load_app_model(self.data_dir, app_id, device)
 
         self.ctx.device_queue.submit(
@@ -130,7 +131,7 @@ class InferenceJobs:
         key = f"{run_id}:{entry.id}"
         row = self.table.by_preview_key(key)
         if row and row["id"] in self.jobs:
-            return row["id"]  # the previous preview is still running: show that one first
+            return str(row["id"])  # the previous preview is still running: show that one
         meta = self._meta(entry, config) | {"run_id": str(run_id)}
         if row is None:
             rid = self.table.insert(f"run:{run_id}", entry.id, spec.as_json(), meta, key)
@@ -149,11 +150,12 @@ class InferenceJobs:
             self.viewer.forget(rid)
         job = Job(rid)
         self.jobs[rid] = job
+        assert spec.bbox is not None  # a bbox region, clipped to the slide
         spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.details.mpp))
         spawn(self._drive, job, source, spec, entry, config, None)
         return rid
 
-    def _run_model(self, run_id: str) -> tuple[dict, ModelSource]:
+    def _run_model(self, run_id: str) -> tuple[dict[str, Any], ModelSource]:
         """(app-like config, model source) of a run's current weights, or of its app."""
         training = self.ctx.training
         try:
@@ -170,10 +172,10 @@ class InferenceJobs:
         config["classes"] = [dict(c, index=i) for i, c in enumerate(config["classes"])]
         return config, lambda device: _model_from_state(config, state, device)
 
-    def _check_memory(self, config: dict) -> None:
+    def _check_memory(self, config: dict[str, Any]) -> None:
         requests.check_memory(config, self.device, self.batch_size, self.geometry.size)
 
-    def _meta(self, entry: SlideEntry, config: dict) -> dict:
+    def _meta(self, entry: SlideEntry, config: dict[str, Any]) -> dict[str, Any]:
         opened = self.ctx.tiles.handles.get(entry)
         dz_w, dz_h = opened.deepzoom.level_dimensions[-1]
         bounds = slide_bounds(opened.slide)
@@ -201,8 +203,8 @@ class InferenceJobs:
         source: ModelSource,
         spec: RegionSpec,
         entry: SlideEntry,
-        config: dict,
-        roi,
+        config: dict[str, Any],
+        roi: BaseGeometry | None,
     ) -> None:
         rid = job.rid
         if job.cancelled:
@@ -283,7 +285,7 @@ class InferenceJobs:
             raise Cancelled
         compute(pipeline.finish)
 
-    def _finish(self, job: Job, state: str, error: dict | None) -> None:
+    def _finish(self, job: Job, state: str, error: dict[str, Any] | None) -> None:
         rid = job.rid
         self.jobs.pop(rid, None)
         if job.deleted:
@@ -320,7 +322,7 @@ class InferenceJobs:
         }
         ctx.socketio.emit("inference:progress", payload, to=sid)
 
-    def describe(self, row: dict) -> dict:
+    def describe(self, row: dict[str, Any]) -> dict[str, Any]:
         """The API form of a result."""
         job = self.jobs.get(row["id"])
         meta = row["meta"]
@@ -344,11 +346,11 @@ class InferenceJobs:
             "version": row["generation"],
         }
 
-    def get(self, rid: str) -> dict:
+    def get(self, rid: str) -> dict[str, Any]:
         """One result's record; 404 when unknown."""
         return self.viewer.get(rid)
 
-    def cancel(self, rid: str) -> dict:
+    def cancel(self, rid: str) -> dict[str, Any]:
         """Cancel a queued or running result (a finished one is left as it is)."""
         row = self.get(rid)
         job = self.jobs.get(rid)
@@ -374,17 +376,21 @@ class InferenceJobs:
         compute(shutil.rmtree, result_dir(self.data_dir, rid), True)
 
 
-def _opener(path: str):
+def _opener(path: str) -> Callable[[], openslide.OpenSlide]:
     return lambda: openslide.OpenSlide(path)
 
 
-def _model_from_state(config: dict, state: dict, device: torch.device):
+def _model_from_state(
+    config: dict[str, Any], state: dict[str, Any], device: torch.device
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     model = build_model(config["architecture"], config["encoder"], len(config["classes"]))
     model.load_state_dict(state)
     return model, config
 
 
-def _preview_box(bbox, app_mpp: float, slide_mpp: float | None):
+def _preview_box(
+    bbox: tuple[float, float, float, float], app_mpp: float, slide_mpp: float | None
+) -> tuple[float, float, float, float]:
     """The bbox, shrunk about its centre to at most PREVIEW_MAX_SIDE app pixels a side."""
     x, y, w, h = bbox
     scale = app_mpp / slide_mpp if slide_mpp else 1.0
@@ -393,7 +399,7 @@ def _preview_box(bbox, app_mpp: float, slide_mpp: float | None):
     return (x + (w - nw) / 2, y + (h - nh) / 2, nw, nh)
 
 
-def _describe(exc: Exception) -> dict:
+def _describe(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, RegionError):
         return {"message": str(exc), "hint": None}
     if isinstance(exc, apps.AppNotFound):

@@ -21,7 +21,7 @@ from server.store import Store
 from server.training import memory
 
 
-def checked_app(data_dir: Path, app_id: Any) -> dict:
+def checked_app(data_dir: Path, app_id: Any) -> dict[str, Any]:
     """The config of an existing, undamaged app (run in a compute thread by callers)."""
     if not isinstance(app_id, str) or not app_id:
         raise UserError("app_id is required")
@@ -36,7 +36,9 @@ def checked_app(data_dir: Path, app_id: Any) -> dict:
         ) from exc
 
 
-def check_memory(config: dict, device: torch.device, batch_size: int, window: int) -> None:
+def check_memory(
+    config: dict[str, Any], device: torch.device, batch_size: int, window: int
+) -> None:
     """400 when a batch of windows of this app cannot fit in the device's memory now."""
     need = memory.inference_estimate(
         str(config.get("architecture")),

@@ -41,7 +41,7 @@ class ResultViewer:
         self.prepared: LRU[overlay.Prepared] = LRU.counted(512)
         self.stores: LRU[ProbStore] = LRU.counted(16)
 
-    def get(self, rid: str) -> dict:
+    def get(self, rid: str) -> dict[str, Any]:
         """One result's record; 404 when unknown."""
         row = self.table.get(rid)
         if row is None:
@@ -89,7 +89,7 @@ class ResultViewer:
             self.prepared.put(base, prepared)
         return png, cacheable
 
-    def stats(self, rid: str, threshold: float) -> dict:
+    def stats(self, rid: str, threshold: float) -> dict[str, Any]:
         """Areas per class at a threshold."""
         row, store = self._complete(rid)
         meta = row["meta"]
@@ -129,7 +129,7 @@ class ResultViewer:
         self.prepared.drop(of_result)
         self.stores.drop(of_result)
 
-    def _viewable(self, rid: str) -> tuple[dict, ProbStore]:
+    def _viewable(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
         row = self.get(rid)
         if row["state"] not in ("running", "completed"):
             raise Conflict(f"This result is {row['state']}: there is nothing to show")
@@ -137,7 +137,7 @@ class ResultViewer:
             raise Conflict("This result has not started yet")
         return row, self._store(row)
 
-    def _complete(self, rid: str) -> tuple[dict, ProbStore]:
+    def _complete(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
         row = self.get(rid)
         if row["state"] != "completed":
             raise Conflict(
@@ -147,7 +147,7 @@ class ResultViewer:
             )
         return row, self._store(row)
 
-    def _store(self, row: dict) -> ProbStore:
+    def _store(self, row: dict[str, Any]) -> ProbStore:
         key = (row["id"], row["generation"], row["state"])
         store = self.stores.get(key)
         if store is None:
@@ -160,7 +160,7 @@ class ResultViewer:
         return store
 
 
-def dzi_geometry(meta: dict) -> overlay.DziGeometry:
+def dzi_geometry(meta: dict[str, Any]) -> overlay.DziGeometry:
     """The slide's Deep Zoom geometry a result's overlay shares."""
     d = meta["dzi"]
     return overlay.DziGeometry(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from server.store import from_json
 from server.training import figures
@@ -20,12 +22,12 @@ class Lineage:
 
 def app_config(
     run_id: str,
-    row,
-    settings: dict,
-    final: dict | None,
-    validation_record: dict | None,
+    row: sqlite3.Row,
+    settings: dict[str, Any],
+    final: dict[str, Any] | None,
+    validation_record: dict[str, Any] | None,
     lineage: Lineage,
-) -> dict:
+) -> dict[str, Any]:
     """The app.json of a run's model: `row` is the run's record, `final` its final values,
     `validation_record` the validation of these weights (None when not validated)."""
     classes = from_json(row["classes"])

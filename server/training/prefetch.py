@@ -61,8 +61,9 @@ class Prefetcher:
             self.request()
         self._ready.wait()
         self._pending = False
-        ok, value = self._result
-        self._result = None
+        result, self._result = self._result, None
+        assert result is not None  # set before _ready
+        ok, value = result
         if not ok:
             raise value
         return value

@@ -6,6 +6,7 @@ records through RunTable.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -69,7 +70,13 @@ class RunTable:
             )
 
     def insert(
-        self, run_id: str, state: str, settings: dict, slides: list, classes: list, device: str
+        self,
+        run_id: str,
+        state: str,
+        settings: dict[str, Any],
+        slides: list[Any],
+        classes: list[Any],
+        device: str,
     ) -> None:
         """Record a new run."""
         now = time.time()
@@ -89,7 +96,7 @@ class RunTable:
             ),
         )
 
-    def row(self, run_id: str):
+    def row(self, run_id: str) -> sqlite3.Row:
         """A run's record (KeyError when unknown)."""
         row = self.store.query_one("SELECT * FROM training_runs WHERE id = ?", (run_id,))
         if row is None:
@@ -117,7 +124,7 @@ class RunTable:
             )
         return [r["id"] for r in rows]
 
-    def history(self, run_id: str) -> list[dict]:
+    def history(self, run_id: str) -> list[dict[str, Any]]:
         """Every stored iteration of a run, in order."""
         rows = self.store.query(
             "SELECT iteration, loss, error_rate, lr, time, val_loss, val_error_rate"
@@ -126,7 +133,7 @@ class RunTable:
         )
         return [_point(r) for r in rows]
 
-    def add_points(self, run_id: str, points: list[dict], it_per_s: float | None) -> None:
+    def add_points(self, run_id: str, points: list[dict[str, Any]], it_per_s: float | None) -> None:
         """Store new points and make the last one the run's iteration, in one transaction."""
         with self.store.transaction() as conn:
             conn.executemany(
@@ -158,7 +165,7 @@ class RunTable:
             (loss, error_rate, run_id, iteration),
         )
 
-    def report(self, run_id: str) -> tuple[list[str], dict | None, int | None]:
+    def report(self, run_id: str) -> tuple[list[str], dict[str, Any] | None, int | None]:
         """A run's stored (warnings, validation record, weights' iteration)."""
         row = self.store.query_one("SELECT * FROM training_reports WHERE run_id = ?", (run_id,))
         if row is None:
@@ -181,7 +188,7 @@ class RunTable:
             )
 
 
-def _point(row) -> dict:
+def _point(row: sqlite3.Row) -> dict[str, Any]:
     point = {f: row[f] for f in POINT_FIELDS}
     if point["val_loss"] is None:
         del point["val_loss"], point["val_error_rate"]
