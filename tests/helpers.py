@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,3 +139,13 @@ def slide_id_by_name(server: ServerProcess, name: str) -> str:
         if slide["name"] == name:
             return slide["id"]
     raise KeyError(name)
+
+
+def scrub(n: int, passes: int) -> np.ndarray:
+    """A user scrubbing back and forth over an area of the demo slide: `passes` sweeps of
+    800 px drifting down, `n` points with a little jitter (a long brush stroke)."""
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 1, n)
+    x = 700 + 800 * np.abs((t * passes) % 2 - 1) + rng.normal(0, 0.5, n)
+    y = 700 + 1500 * t + 20 * np.sin(t * passes * np.pi) + rng.normal(0, 0.5, n)
+    return np.round(np.stack([x, y], 1), 1)

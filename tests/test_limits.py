@@ -17,7 +17,7 @@ from server.inference.probstore import ProbStore
 from server.inference.tiler import Grid
 from server.training import memory
 from server.training import settings as training_settings
-from tests.helpers import ServerProcess, slide_id_by_name
+from tests.helpers import ServerProcess, scrub, slide_id_by_name
 from tests.inference_support import CLASSES, make_app
 
 SLIDE = "CMU-1-Small-Region.svs"
@@ -56,15 +56,6 @@ def assert_refused(response, status: int = 413) -> dict:
 def assert_healthy(server: ServerProcess) -> None:
     """The server still answers."""
     assert server.get("/api/health", timeout=10).status_code == 200
-
-
-def scrub(n: int, passes: int) -> np.ndarray:
-    """A user scrubbing back and forth over an area: `passes` sweeps of 800 px, drifting down."""
-    rng = np.random.default_rng(3)
-    t = np.linspace(0, 1, n)
-    x = 700 + 800 * np.abs((t * passes) % 2 - 1) + rng.normal(0, 0.5, n)
-    y = 700 + 1500 * t + 20 * np.sin(t * passes * np.pi) + rng.normal(0, 0.5, n)
-    return np.round(np.stack([x, y], 1), 1)
 
 
 # ---- edits -------------------------------------------------------------------------------

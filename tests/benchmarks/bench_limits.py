@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from server.annotations import geometry  # noqa: E402
 from server.training import memory  # noqa: E402
 from server.training import settings as training_settings  # noqa: E402
-from tests.helpers import DEMO_DIR, ServerProcess, slide_id_by_name  # noqa: E402
+from tests.helpers import DEMO_DIR, ServerProcess, scrub, slide_id_by_name  # noqa: E402
 from tests.inference_support import make_app  # noqa: E402
 from tests.training_support import tissue_and_background  # noqa: E402
 
@@ -136,15 +136,6 @@ def make_flat_slide(path: Path, size: int, tile: int = 1024, mpp: float = 0.25) 
             if max(width, height) <= tile:
                 break
             width, height, step = -(-width // 2), -(-height // 2), step * 2
-
-
-def scrub(n: int, passes: int) -> np.ndarray:
-    """Scrubbing back and forth over an area of the demo slide."""
-    rng = np.random.default_rng(3)
-    t = np.linspace(0, 1, n)
-    x = 700 + 800 * np.abs((t * passes) % 2 - 1) + rng.normal(0, 0.5, n)
-    y = 700 + 1500 * t + 20 * np.sin(t * passes * np.pi) + rng.normal(0, 0.5, n)
-    return np.round(np.stack([x, y], 1), 1)
 
 
 def crossing_grid(radius: float) -> np.ndarray:
