@@ -10,6 +10,7 @@ result ends `completed`, `failed` or `cancelled` (viewing.py shows only what is 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import time
@@ -33,19 +34,24 @@ from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionError, RegionSpec
 from server.inference.results import now_iso, result_dir, stale_stores, store_path
-from server.inference.tiler import TileGeometry
+from server.inference.tiler import STRIDE, TileGeometry
 from server.inference.viewing import ResultViewer
 from server.jobs import Throttle, compute, spawn
 from server.slides.library import SlideEntry
 from server.slides.metadata import slide_bounds
-from server.training.models import build_model
+from server.training.models import model_from_state
 
 if TYPE_CHECKING:
     from server.context import Context
 
 log = logging.getLogger(__name__)
 
-PREVIEW_MAX_SIDE = 1536  # store pixels: a preview of a large view covers its centre
+# A live preview must come back within a few seconds while training holds the CPU/GPU: it
+# covers at most this many store pixels a side (the centre of a larger view), as one tile
+# cut to the view's size with a thin context margin (a 1024-px default tile took 7-14 s on
+# two CPU cores for the demo view; this one about a third of that).
+PREVIEW_MAX_SIDE = 512
+PREVIEW_MARGIN = 32
 ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict[str, Any]]]
 
 
@@ -151,8 +157,9 @@ class InferenceJobs:
         job = Job(rid)
         self.jobs[rid] = job
         assert spec.bbox is not None  # a bbox region, clipped to the slide
-        spec = RegionSpec("bbox", bbox=_preview_box(spec.bbox, config["mpp"], entry.details.mpp))
-        spawn(self._drive, job, source, spec, entry, config, None)
+        box = _preview_box(spec.bbox, config["mpp"], entry.details.mpp)
+        geometry = _preview_geometry(box, config["mpp"], entry.details.mpp)
+        spawn(self._drive, job, source, RegionSpec("bbox", bbox=box), entry, config, None, geometry)
         return rid
 
     def _run_model(self, run_id: str) -> tuple[dict[str, Any], ModelSource]:
@@ -170,7 +177,7 @@ class InferenceJobs:
             return config, lambda device: apps.load_app_model(self.data_dir, app_id, device)
         config = dict(config)
         config["classes"] = [dict(c, index=i) for i, c in enumerate(config["classes"])]
-        return config, lambda device: _model_from_state(config, state, device)
+        return config, lambda device: (model_from_state(config, state, device), config)
 
     def _check_memory(self, config: dict[str, Any]) -> None:
         requests.check_memory(config, self.device, self.batch_size, self.geometry.size)
@@ -205,6 +212,7 @@ class InferenceJobs:
         entry: SlideEntry,
         config: dict[str, Any],
         roi: BaseGeometry | None,
+        geometry: TileGeometry | None = None,
     ) -> None:
         rid = job.rid
         if job.cancelled:
@@ -227,7 +235,8 @@ class InferenceJobs:
                 entry.details.mpp,
                 tuple(bounds) if bounds else None,
             )
-            plan: Plan = compute(make_plan, spec, facts, float(config["mpp"]), self.geometry, roi)
+            geometry = geometry or self.geometry
+            plan: Plan = compute(make_plan, spec, facts, float(config["mpp"]), geometry, roi)
             meta = row["meta"] | {
                 "grid": plan.grid.as_dict(),
                 "warnings": plan.warnings,
@@ -244,7 +253,7 @@ class InferenceJobs:
                 grid.width,
                 grid.height,
                 len(config["classes"]),
-                self.geometry.core,
+                geometry.core,
                 meta,
             )
             predictor = Predictor.for_app(model, config, self.device)
@@ -380,14 +389,6 @@ def _opener(path: str) -> Callable[[], openslide.OpenSlide]:
     return lambda: openslide.OpenSlide(path)
 
 
-def _model_from_state(
-    config: dict[str, Any], state: dict[str, Any], device: torch.device
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    model = build_model(config["architecture"], config["encoder"], len(config["classes"]))
-    model.load_state_dict(state)
-    return model, config
-
-
 def _preview_box(
     bbox: tuple[float, float, float, float], app_mpp: float, slide_mpp: float | None
 ) -> tuple[float, float, float, float]:
@@ -397,6 +398,16 @@ def _preview_box(
     side = PREVIEW_MAX_SIDE * scale
     nw, nh = min(w, side), min(h, side)
     return (x + (w - nw) / 2, y + (h - nh) / 2, nw, nh)
+
+
+def _preview_geometry(
+    box: tuple[float, float, float, float], app_mpp: float, slide_mpp: float | None
+) -> TileGeometry:
+    """One tile just large enough for the preview box (store pixels), thin context margin."""
+    scale = app_mpp / slide_mpp if slide_mpp else 1.0
+    side = max(box[2], box[3]) / scale
+    core = max(STRIDE, min(PREVIEW_MAX_SIDE, math.ceil(side / STRIDE) * STRIDE))
+    return TileGeometry(core, PREVIEW_MARGIN)
 
 
 def _describe(exc: Exception) -> dict[str, Any]:
