@@ -108,6 +108,7 @@ GROUP BY slide_id, class_id;
 
 Key = tuple[int, int, int]  # (class_id, cx, cy)
 EDGE_TOLERANCE = 1e-6  # px: a coordinate this close to a cell edge may lie on it
+MAX_LISTED_COLUMNS = 256  # cells_in_bounds lists up to this many grid columns
 
 
 @dataclass(frozen=True)
@@ -150,13 +151,22 @@ def version(store: Store, slide_id: str) -> int:
 
 
 def cells_in_bounds(store: Store, slide_id: str, bounds) -> dict[Key, tuple[int, bytes]]:
-    """(id, WKB) of every class's live piece in the cells a bounding box overlaps."""
+    """(id, WKB) of every class's live piece in the cells a bounding box overlaps.
+
+    The columns are listed (up to MAX_LISTED_COLUMNS), so the index is searched for the
+    touched cells only, not for every row of those columns.
+    """
     ensure_schema(store)
     cx0, cy0, cx1, cy1 = cell_range(bounds)
+    columns = list(range(cx0, cx1 + 1))
+    if len(columns) <= MAX_LISTED_COLUMNS:
+        where, params = f"cx IN ({','.join('?' * len(columns))})", columns
+    else:
+        where, params = "cx BETWEEN ? AND ?", [cx0, cx1]
     rows = store.query(
         "SELECT class_id, cx, cy, id, wkb FROM annotation_pieces WHERE slide_id = ?"
-        " AND cx BETWEEN ? AND ? AND cy BETWEEN ? AND ? AND live = 1",
-        (slide_id, cx0, cx1, cy0, cy1),
+        f" AND {where} AND cy BETWEEN ? AND ? AND live = 1",
+        (slide_id, *params, cy0, cy1),
     )
     return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
