@@ -89,11 +89,3 @@ class SocketJSON:
         """Parse a packet's JSON."""
         kwargs.setdefault("parse_int", _bounded_int)
         return safe_loads(s, **kwargs)
-
-
-_KINDS: dict[int, type[UserError]] = {404: NotFound, 409: Conflict, 413: TooLarge}
-
-
-def ApiError(status: int, message: str, hint: str | None = None, **extra: Any) -> UserError:  # noqa: N802
-    """TRANSITIONAL: the old spelling, for code not yet converted to the kinds."""
-    return _KINDS.get(status, UserError)(message, hint, **extra)

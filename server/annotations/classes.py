@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from server.errors import UserError
 from server.store import Store, fits_integer
 
 SCHEMA = """
@@ -40,7 +41,7 @@ MAX_CLASSES = 255  # label masks are uint8 with 0 = unlabelled
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class ClassError(ValueError):
+class ClassError(UserError):
     """A class change that cannot be made; the message says why."""
 
 

@@ -13,7 +13,6 @@ from shapely.geometry.base import BaseGeometry
 
 from server.annotations import classes
 from server.annotations.geometry import (
-    GeometryError,
     Piece,
     TooManyPoints,
     apply_shape,
@@ -26,7 +25,7 @@ from server.annotations.geometry import (
 )
 from server.annotations.parts import Delta, changes_delta
 from server.annotations.repository import CellChange
-from server.errors import ApiError
+from server.errors import TooLarge, UserError
 from server.slides.library import SlideEntry
 from server.store import Store
 
@@ -47,12 +46,12 @@ class Edit:
 
 
 def validate_edit(store: Store, entry: SlideEntry, body: object) -> Edit:
-    """The edit a request body asks for, else an ApiError saying what is wrong."""
+    """The edit a request body asks for, else a UserError saying what is wrong."""
     if not isinstance(body, dict):
-        raise ApiError(400, "The edit must be a JSON object")
+        raise UserError("The edit must be a JSON object")
     tool = body.get("tool")
     if tool not in TOOLS:
-        raise ApiError(400, f"Unknown tool {tool!r}", hint="Use brush, eraser, polygon or roi.")
+        raise UserError(f"Unknown tool {tool!r}", hint="Use brush, eraser, polygon or roi.")
     radius = None
     if tool in ("brush", "eraser"):
         radius = _radius(body.get("radius"), entry)
@@ -61,20 +60,20 @@ def validate_edit(store: Store, entry: SlideEntry, body: object) -> Edit:
     if tool in ("brush", "polygon"):
         class_id = body.get("class_id")
         if not isinstance(class_id, int) or isinstance(class_id, bool):
-            raise ApiError(400, f"The {tool} needs a class_id (an integer)")
+            raise UserError(f"The {tool} needs a class_id (an integer)")
         if classes.get_class(store, class_id) is None:
-            raise ApiError(400, f"Unknown class {class_id}", hint="Reload the class list.")
+            raise UserError(f"Unknown class {class_id}", hint="Reload the class list.")
     return Edit(tool, points, radius, class_id, parse_client_id(body.get("client_id")))
 
 
 def _radius(value: object, entry: SlideEntry) -> float:
     limit = max(entry.info.width, entry.info.height)
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ApiError(400, "The brush needs a radius (a number of level-0 pixels)")
+        raise UserError("The brush needs a radius (a number of level-0 pixels)")
     if not value > 0:  # also NaN; no math.isfinite: it overflows on huge integers
-        raise ApiError(400, f"The radius must be a positive number, got {value}")
+        raise UserError(f"The radius must be a positive number, got {value}")
     if value > limit:
-        raise ApiError(400, f"A radius of {value} px is larger than the slide ({limit} px)")
+        raise UserError(f"A radius of {value} px is larger than the slide ({limit} px)")
     return float(value)
 
 
@@ -82,9 +81,7 @@ def _points(value: object, minimum: int) -> np.ndarray:
     try:
         return check_points(value, minimum, MAX_EDIT_POINTS)
     except TooManyPoints as exc:
-        raise ApiError(413, str(exc), hint="Split the stroke into smaller ones.") from exc
-    except GeometryError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise TooLarge(str(exc), hint="Split the stroke into smaller ones.") from exc
 
 
 def parse_client_id(value: object) -> str | None:
@@ -92,7 +89,7 @@ def parse_client_id(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_CLIENT_ID:
-        raise ApiError(400, f"client_id must be a string of at most {MAX_CLIENT_ID} characters")
+        raise UserError(f"client_id must be a string of at most {MAX_CLIENT_ID} characters")
     return value
 
 

@@ -27,7 +27,7 @@ from server.annotations.geometry import (
     merge_pieces,
     repair,
 )
-from server.errors import ApiError
+from server.errors import TooLarge, UserError
 
 ROI_NAME = "ROI"
 # Bounds on one import's work (the request size limit bounds it too): features, vertices in
@@ -131,15 +131,14 @@ def _class_name(name: str, index: int) -> str:
 def _check_size(features: list, points: int | None = None) -> None:
     """413 when an import has more features (or vertices) than one import may have."""
     if len(features) > MAX_IMPORT_FEATURES:
-        raise ApiError(
-            413,
+        raise TooLarge(
             f"An import may have at most {MAX_IMPORT_FEATURES:,} features,"
             f" this one has {len(features):,}",
             hint=TOO_LARGE_HINT,
         )
     if points is not None and points > IMPORT_POINT_LIMIT:
-        raise ApiError(
-            413, f"An import may have at most {IMPORT_POINT_LIMIT:,} points", hint=TOO_LARGE_HINT
+        raise TooLarge(
+            f"An import may have at most {IMPORT_POINT_LIMIT:,} points", hint=TOO_LARGE_HINT
         )
 
 
@@ -183,8 +182,7 @@ def parse_collection(doc: object, width: int, height: int) -> ImportedLabels:
             out.skipped.append(f"feature {index + 1}: no classification")
             continue
         if name.lower() not in keys and len(keys) >= MAX_IMPORT_CLASSES:
-            raise ApiError(
-                400,
+            raise UserError(
                 f"An import may name at most {MAX_IMPORT_CLASSES} classes",
                 hint="Label masks hold one byte per pixel; merge some classes first.",
             )

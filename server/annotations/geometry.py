@@ -23,6 +23,8 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from server.errors import TooLarge, UserError
+
 CELL = 256  # grid cell size in level-0 pixels (stored data depends on it: do not change)
 QUAD_SEGS = 8  # segments per quarter circle of brush caps and joins
 CHUNK_SEGMENTS = 16  # a stroke is buffered in pieces of this many segments, then unioned
@@ -39,16 +41,15 @@ MAX_COORDINATE = 1e9
 Key = tuple[int, int, int]  # (class_id, cx, cy)
 
 
-class GeometryError(ValueError):
+class GeometryError(UserError):
     """Geometry that cannot be used or repaired; the message says why."""
 
 
-class TooMuchWork(GeometryError):
+class TooMuchWork(TooLarge, GeometryError):
     """An edit whose estimated work is over a limit; `hint` says what would be accepted."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+    def __init__(self, message: str, hint: str = "Split it into smaller parts.") -> None:
+        super().__init__(message, hint)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from server.annotations.geojson import ImportedLabels, export_collection, parse_
 from server.annotations.geometry import (
     CELL,
     MAX_CELLS,
-    GeometryError,
     TooMuchWork,
     cell_range,
     make_piece,
@@ -47,7 +46,7 @@ from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size,
 from server.annotations.parts import Delta, wkb_changes_delta
 from server.annotations.repository import CellChange
 from server.context import Context
-from server.errors import ApiError
+from server.errors import Conflict, NotFound, UserError
 from server.events import room
 from server.jobs import compute, spawn
 from server.slides.library import SlideEntry
@@ -92,17 +91,17 @@ class AnnotationService:
         """Apply one brush/eraser/polygon/ROI edit; the committed answer as JSON text."""
         edit = validate_edit(self.store, entry, body)
         info = entry.info
-        shape = _computed(tool_shape, edit, info.width, info.height)
+        shape = compute(tool_shape, edit, info.width, info.height)
         with self.lock(entry.id):
             if edit.tool == "roi":
                 if shape.is_empty:
-                    raise ApiError(400, "The ROI lies outside the slide")
+                    raise UserError("The ROI lies outside the slide")
                 return self._add_rois(entry, shape, edit.client_id)
             if shape.is_empty:
                 return self._unchanged(entry)
             rows = repo.cells_in_bounds(self.store, entry.id, shape.bounds)
             target = edit.class_id if edit.tool in ("brush", "polygon") else None
-            cells, delta = _computed(paint, rows, shape, target)
+            cells, delta = compute(paint, rows, shape, target)
             return self._commit(entry, edit.tool, cells, delta, edit.client_id)
 
     def _add_rois(self, entry: SlideEntry, shape: BaseGeometry, client_id: str | None) -> str:
@@ -113,7 +112,7 @@ class AnnotationService:
         """Remove one ROI (an undoable step)."""
         with self.lock(entry.id):
             if repo.roi_coords(self.store, entry.id, roi_id) is None:
-                raise ApiError(404, f"ROI {roi_id} not found on this slide")
+                raise NotFound(f"ROI {roi_id} not found on this slide")
             return self._commit(entry, "roi-delete", [], Delta(), client_id, dead_rois=[roi_id])
 
     def _commit(
@@ -147,7 +146,7 @@ class AnnotationService:
         with self.lock(entry.id):
             step = history.next_step(self.store, entry.id, redo)
             if step is None:
-                raise ApiError(409, "Nothing to redo" if redo else "Nothing to undo")
+                raise Conflict("Nothing to redo" if redo else "Nothing to undo")
             die, revive = (step.killed, step.created) if redo else (step.created, step.killed)
             rois_die, rois_revive = (
                 (step.rois_killed, step.rois_created)
@@ -179,9 +178,9 @@ class AnnotationService:
         Where features overlap, the later one takes the pixels (as a sequence of edits would).
         """
         info = entry.info
-        imported: ImportedLabels = _computed(_parse_import, doc, info.width, info.height)
+        imported: ImportedLabels = compute(_parse_import, doc, info.width, info.height)
         names = list(imported.labels)
-        cut = _computed(_cut_imported, [imported.labels[n] for n in names], imported.rois)
+        cut = compute(_cut_imported, [imported.labels[n] for n in names], imported.rois)
         with self.lock(entry.id):
             old = {
                 (r["class_id"], r["cx"], r["cy"]): r["id"]
@@ -235,7 +234,7 @@ class AnnotationService:
         polygon and grid cell (the ids edit answers use) plus `classes` with their totals.
         """
         if form not in FORMS:
-            raise ApiError(400, f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
+            raise UserError(f"Unknown form {form!r}", hint="Use form=classes or form=parts.")
         labels = self._labels(entry)
         can_undo, can_redo = history.can_undo_redo(self.store, entry.id)
         listed = classes.list_classes(self.store)
@@ -304,8 +303,7 @@ class AnnotationService:
         size = sum(len(b) for blobs in pieces.values() for b in blobs)
         size += sum(len(wkb) for _, wkb in rois)
         if size > MAX_EXPORT_WKB_BYTES:  # the labels' size, not the request's: 409
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"The labels of this slide hold {size / 2**20:,.0f} MiB of geometry; GeoJSON "
                 f"exports at most {MAX_EXPORT_WKB_BYTES / 2**20:,.0f} MiB",
                 "Export the label mask (PNG or TIFF) instead.",
@@ -315,11 +313,10 @@ class AnnotationService:
     def mask(self, entry: SlideEntry, downsample: float) -> tuple:
         """(uint8 mask, legend) at `downsample`; value = class position + 1."""
         if not 1 <= downsample <= MAX_DOWNSAMPLE:
-            raise ApiError(400, f"downsample must be between 1 and {MAX_DOWNSAMPLE}")
+            raise UserError(f"downsample must be between 1 and {MAX_DOWNSAMPLE}")
         cols, rows = mask_size(entry.info.width, entry.info.height, downsample)
         if cols * rows > MAX_MASK_PIXELS:
-            raise ApiError(
-                400,
+            raise UserError(
                 f"A mask of {cols}×{rows} pixels is too large",
                 hint=f"Choose a larger downsample (at most {MAX_MASK_PIXELS:,} pixels).",
             )
@@ -386,16 +383,6 @@ class AnnotationService:
 
 
 # ---- helpers run in the greenlet -----------------------------------------------------
-
-
-def _computed(fn, *args):
-    """`compute`, with geometry problems turned into answers (400, or 413 for size)."""
-    try:
-        return compute(fn, *args)
-    except TooMuchWork as exc:
-        raise ApiError(413, str(exc), hint=exc.hint or "Split it into smaller parts.") from exc
-    except GeometryError as exc:
-        raise ApiError(400, str(exc)) from exc
 
 
 # The fields of an `annotations:changed` event that says "reload" (features null).

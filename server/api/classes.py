@@ -38,10 +38,7 @@ def list_classes():
 def create_class():
     """Add a class `{name, color?}`; 201 with the class."""
     body = _body()
-    try:
-        created = classes.create_class(current_context().store, body.get("name"), body.get("color"))
-    except classes.ClassError as exc:
-        raise UserError(str(exc)) from exc
+    created = classes.create_class(current_context().store, body.get("name"), body.get("color"))
     _broadcast()
     return jsonify(created), 201
 
@@ -56,8 +53,6 @@ def update_class(class_id: int):
         )
     except KeyError as exc:
         raise not_found("Class") from exc
-    except classes.ClassError as exc:
-        raise UserError(str(exc)) from exc
     _broadcast()
     return jsonify(updated)
 
@@ -65,10 +60,7 @@ def update_class(class_id: int):
 @bp.post("/api/classes/order")
 def reorder():
     """Set the order `{ids: [...]}` (every class once); the full ordered list."""
-    try:
-        classes.reorder_classes(current_context().store, _body().get("ids"))
-    except classes.ClassError as exc:
-        raise UserError(str(exc)) from exc
+    classes.reorder_classes(current_context().store, _body().get("ids"))
     return jsonify(_broadcast())
 
 
