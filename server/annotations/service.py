@@ -16,7 +16,6 @@ import sqlite3
 from collections.abc import Iterator
 
 import numpy as np
-from eventlet.semaphore import Semaphore
 from shapely.geometry.base import BaseGeometry
 
 from server.annotations import classes, history
@@ -48,7 +47,7 @@ from server.annotations.repository import CellChange
 from server.context import Context
 from server.errors import Conflict, NotFound, UserError
 from server.events import room
-from server.jobs import compute, spawn
+from server.jobs import Lock, compute, spawn
 from server.slides.library import SlideEntry
 
 log = logging.getLogger(__name__)
@@ -75,14 +74,14 @@ class AnnotationService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
-        self._locks: dict[str, Semaphore] = {}
+        self._locks: dict[str, Lock] = {}
         self.cache = LabelTextCache()
         ensure_schema(self.store)
 
-    def lock(self, slide_id: str) -> Semaphore:
+    def lock(self, slide_id: str) -> Lock:
         """The semaphore that serialises changes of one slide."""
         if slide_id not in self._locks:
-            self._locks[slide_id] = Semaphore(1)
+            self._locks[slide_id] = Lock(1)
         return self._locks[slide_id]
 
     # ---- edits ---------------------------------------------------------------------

@@ -172,15 +172,13 @@ class EmbeddedTensorBoard:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Imported here: `slidelab tensorboard` and the trainer import this module too.
-        import eventlet.semaphore
-
         from server import jobs
 
         self.logdir = logdir
         self.reload_after = reload_after
         self._compute = compute or jobs.compute
         self._clock = clock
-        self._lock = eventlet.semaphore.Semaphore(1)
+        self._lock = jobs.Lock(1)
         self._app: Callable | None = None
         self._multiplexer: Any = None
         self._read_at: float | None = None
