@@ -20,7 +20,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD, model_from_state
+from server.training.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    context_scale,
+    model_from_state,
+)
 
 FORMAT = "slidelab-app"
 VERSION = 1
@@ -86,6 +91,8 @@ def normalize_config(config: dict[str, Any], app_id: str) -> dict[str, Any]:
         or {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "training": config.get("training") or {},
     }
+    if context_scale(config):  # the model also takes a coarser view (training/sampler.py)
+        out["context_scale"] = context_scale(config)
     for key, kind in OUTCOME.items():  # from training (training/figures.py); not in older apps
         value = config.get(key)
         if isinstance(value, kind) and not isinstance(value, bool):  # else dropped
@@ -160,6 +167,7 @@ MAX_NAME_CHARS = 200
 MAX_CLASS_NAME_CHARS = 100
 MPP_RANGE = (0.01, 1000.0)  # µm/px an app may work at
 PATCH_RANGE = (16, 4096)  # px a side of the patches it was trained on
+CONTEXT_SCALES = (0, 2, 4)  # its context view: none, or that many times a patch's view
 
 
 def validate_config(config: Any) -> None:
@@ -192,6 +200,8 @@ def validate_config(config: Any) -> None:
         raise AppInvalid("patch_size must be a whole number of pixels")
     _check_number(patch, "patch_size", *PATCH_RANGE)
     _validate_normalization(config.get("normalization"))
+    if config.get("context_scale", 0) not in CONTEXT_SCALES:
+        raise AppInvalid("context_scale must be 0, 2 or 4")
     if config.get("training") is not None and not isinstance(config["training"], dict):
         raise AppInvalid("training must be an object")
     if config.get("created") is not None and not isinstance(config["created"], str):

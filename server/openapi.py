@@ -493,6 +493,10 @@ SETTING_NOTES = {
     "label_passes": "Input and sampling: 0 = train `iterations`. Above 0 the run sets its "
     "iterations once it has read the labels: ceil(label_passes × labelled training pixels ÷ "
     "(batch_size × patch_size²)), at most `iterations`",
+    "context_scale": "Input and sampling: 0 = off; 2 or 4 = the network also sees a second view "
+    "around each patch, that many times its field of view, centred on it and resampled to the "
+    "patch size (a 6-channel input: the patch's RGB, then the view's). The app records it and "
+    "Apply gives every window of the patch size the same view",
 }
 
 
@@ -647,7 +651,14 @@ def _training_schemas() -> dict[str, Schema]:
                     "maximum": MAX_CONTINUE_ITERATIONS,
                     "description": "continue only: how many more iterations (from the last "
                     "checkpoint); needed when the run has done all its iterations",
-                }
+                },
+                "learning_rate": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1,
+                    "description": "continue only: the base learning rate from now on "
+                    "(the run's own when absent); the schedule goes on from the checkpoint",
+                },
             }
         ),
         "TrainingOptions": obj(
@@ -1405,7 +1416,7 @@ def _training_paths() -> dict[str, Schema]:
                     "pause: a running run, after its current step. resume: a paused run. stop: "
                     f"a {', '.join(ACTIVE)} run; it saves a checkpoint and becomes an app. "
                     f"continue: a {states} run from its last checkpoint, optionally with "
-                    "`{iterations}` more. Anything else is a 409."
+                    "`{iterations}` more and a new `{learning_rate}`. Anything else is a 409."
                 ),
                 params=[
                     *run,

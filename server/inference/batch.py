@@ -22,7 +22,7 @@ from server import apps
 from server.config import default_data_dir
 from server.device import describe, select_device
 from server.inference.export import write_export
-from server.inference.pipeline import Pipeline, gpu_threads
+from server.inference.pipeline import Pipeline, run_defaults
 from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
@@ -81,6 +81,7 @@ def apply_to_slide(
         "app_name": config["name"],
     }
     predictor = Predictor.for_app(model, config, device)
+    default_batch, readers, writers = run_defaults(cuda)
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="slidelab-apply-") as tmp:
         store = ProbStore.create(
@@ -96,8 +97,9 @@ def apply_to_slide(
             lambda: openslide.OpenSlide(slide_path),
             predictor,
             store,
-            batch_size or (8 if cuda else 2),
-            *(gpu_threads() if cuda else (1, 1)),
+            batch_size or default_batch,
+            readers,
+            writers,
         )
         with tqdm(
             total=pipeline.total, unit="tile", desc=slide_path.name, disable=not progress

@@ -31,6 +31,14 @@ def gpu_threads() -> tuple[int, int]:
     return max(2, cores * 5 // 8), max(2, cores * 3 // 8)
 
 
+def run_defaults(cuda: bool) -> tuple[int, int, int]:
+    """(batch size, reader threads, writer threads) of an inference run on a GPU or a CPU:
+    the one place these defaults are set (the server and `slidelab apply` use them)."""
+    if cuda:
+        return (8, *gpu_threads())
+    return 2, 1, 1
+
+
 @dataclass
 class Plan:
     """Where to predict: the grid, the tiles that touch the region, the region mask."""
@@ -75,6 +83,7 @@ class Pipeline:
             batch_size,
             readers,
             mask=plan.mask,
+            context=predictor.layout(plan.geometry.core),
         )
         self._out: queue.Queue = queue.Queue(maxsize=2 * max(1, writers))
         self._writers = [

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from server.device import autocast, prepare_model, to_device
+from server.inference.reader import ContextLayout
+from server.training.models import context_scale
 
 
 class Predictor:
@@ -27,12 +29,16 @@ class Predictor:
         mean: Sequence[float],
         std: Sequence[float],
         amp: bool = True,
+        context: tuple[int, int] | None = None,
     ) -> None:
+        """`context`: (factor, patch) of an app with a context view (see ContextLayout)."""
         self.device = device
         self.model = prepare_model(model, device).eval()
         self.amp = amp
-        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+        self.context = context
+        views = 2 if context else 1  # the patch's RGB, then its context view's
+        self.mean = torch.tensor(mean, device=device).repeat(views).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).repeat(views).view(1, -1, 1, 1) * 255
 
     @classmethod
     def for_app(
@@ -42,10 +48,19 @@ class Predictor:
         norm = config.get("normalization") or {}
         mean = norm.get("mean", (0.485, 0.456, 0.406))
         std = norm.get("std", (0.229, 0.224, 0.225))
-        return cls(model, device, mean, std, amp)
+        factor = context_scale(config)
+        context = (factor, int(config["patch_size"])) if factor else None
+        return cls(model, device, mean, std, amp, context)
+
+    def layout(self, core: int) -> ContextLayout | None:
+        """How a tile of `core` pixels is read for this app (None: one window per tile)."""
+        if self.context is None:
+            return None
+        return ContextLayout(self.context[0], self.context[1], core)
 
     def logits(self, batch: np.ndarray) -> torch.Tensor:
-        """Float32 logits (N, C, S, S) of an (N, S, S, 3) uint8 batch."""
+        """Float32 logits (N, C, S, S) of an (N, S, S, 3) uint8 batch ((N, S, S, 6) with
+        a context view)."""
         pixels = torch.from_numpy(batch if batch.flags.writeable else batch.copy())
         if self.device.type == "cuda":
             pixels = pixels.pin_memory()
@@ -78,7 +93,10 @@ class Predictor:
         the device works while the caller prepares the next batch; `result()` waits for the
         copies."""
         with torch.inference_mode():
-            probs = crop_cores(torch.softmax(self.logits(batch), dim=1), offsets, core)
+            if batch.ndim == 5:  # windows with context views (ContextLayout)
+                probs = self._assemble(batch, core)
+            else:
+                probs = crop_cores(torch.softmax(self.logits(batch), dim=1), offsets, core)
             quantised = (probs * 255).round_().to(torch.uint8)
             if valid is not None:
                 mask = torch.from_numpy(valid).to(self.device, non_blocking=True)
@@ -94,6 +112,21 @@ class Predictor:
             for _ in range(1, levels):
                 out.append(_halve(out[-1]))
             return Pending(out, histogram.view(classes, 256), self.device)
+
+    def _assemble(self, batch: np.ndarray, core: int) -> torch.Tensor:
+        """(N, C, core, core) probabilities of tiles read as windows with context views
+        (N, windows, P, P, 6): each window's kept square put in its place."""
+        layout = self.layout(core)
+        assert layout is not None
+        n, windows = batch.shape[:2]
+        probs = torch.softmax(self.logits(batch.reshape(n * windows, *batch.shape[2:])), dim=1)
+        probs = probs.view(n, windows, *probs.shape[1:])
+        out = probs.new_zeros((n, probs.shape[2], core, core))
+        m, kept, starts = layout.margin, layout.kept, layout.starts
+        for i, (sy, sx) in enumerate((sy, sx) for sy in starts for sx in starts):
+            h, w = min(kept, core - sy), min(kept, core - sx)
+            out[:, :, sy : sy + h, sx : sx + w] = probs[:, i, :, m : m + h, m : m + w]
+        return out
 
 
 def crop_cores(probs: torch.Tensor, offsets: np.ndarray, core: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import openslide
@@ -33,12 +34,51 @@ from server.slides.raster import best_level
 Batch = tuple[list[Tile], np.ndarray, np.ndarray | None, np.ndarray]
 
 
+@dataclass(frozen=True)
+class ContextLayout:
+    """How an app with a context view (`context_scale`) sees a tile: as training did, in
+    windows of its patch size, each with its own context view (`factor` times the window's
+    field of view, centred on it, on the context grid as `raster.context_origin` places
+    it). Each window keeps its centre (`margin` pixels off each side); the kept squares
+    cover the tile's core, the last one of a row moved back to end with it."""
+
+    factor: int
+    patch: int
+    core: int
+
+    @property
+    def margin(self) -> int:
+        """Pixels of each window's rim that are not kept (an eighth, even)."""
+        return self.patch // 16 * 2
+
+    @property
+    def kept(self) -> int:
+        """Side of the square each window keeps."""
+        return self.patch - 2 * self.margin
+
+    @property
+    def starts(self) -> list[int]:
+        """Where the kept squares start in the core (one axis)."""
+        kept, last = self.kept, max(self.core - self.kept, 0)
+        return sorted({min(i * kept, last) for i in range(math.ceil(self.core / kept))})
+
+    @property
+    def windows(self) -> int:
+        """Windows per tile."""
+        return len(self.starts) ** 2
+
+
 class WindowReader:
     """Reads grid windows (store pixels) from one slide handle."""
 
-    def __init__(self, slide: openslide.OpenSlide, grid: Grid) -> None:
+    def __init__(
+        self, slide: openslide.OpenSlide, grid: Grid, context: ContextLayout | None = None
+    ) -> None:
         self.slide = slide
         self.grid = grid
+        self.context = context
+        if context is not None:
+            self.context_level = best_level(slide, grid.scale * context.factor)
         self.level = best_level(slide, grid.scale)
         self.ds = float(slide.level_downsamples[self.level])
         width, height = slide.dimensions
@@ -51,7 +91,10 @@ class WindowReader:
         )
 
     def read_tile(self, tile: Tile, geometry: TileGeometry) -> tuple[np.ndarray, tuple[int, int]]:
-        """The model input for a tile, and the (x, y) offset of its core in it."""
+        """The model input for a tile, and the (x, y) offset of its core in it; with a
+        context view, (windows, patch, patch, 6) inputs (see ContextLayout) and (0, 0)."""
+        if self.context is not None:
+            return self.read_context_tile(tile), (0, 0)
         x0, y0, x1, y1 = self.limits
         size, margin = geometry.size, geometry.margin
         wx = window_origin(tile.x, tile.w, size, margin, x0, x1)
@@ -64,6 +107,34 @@ class WindowReader:
         gx, gy = self.grid.to_level0(x, y)
         rows = size if height is None else height
         return raster.read_box(self.slide, gx, gy, self.grid.scale, size, rows, self.level)
+
+    def read_context_tile(self, tile: Tile) -> np.ndarray:
+        """(windows, P, P, 6) uint8: each window of the tile (ContextLayout) and its context
+        view, sliced from one read of the windows' area and one of their contexts' area."""
+        layout = self.context
+        assert layout is not None
+        p, k, margin, starts = layout.patch, layout.factor, layout.margin, layout.starts
+        x, y = tile.x - margin, tile.y - margin
+        side = starts[-1] + p
+        pixels = self.read(x, y, side)
+        lo = raster.context_origin(x, y, p, k)
+        hi = raster.context_origin(x + starts[-1], y + starts[-1], p, k)
+        scale = self.grid.scale * k
+        area = raster.read_box(
+            self.slide,
+            self.grid.x0 + lo[0] * scale,
+            self.grid.y0 + lo[1] * scale,
+            scale,
+            hi[0] + p - lo[0],
+            hi[1] + p - lo[1],
+            self.context_level,
+        )
+        out = np.empty((len(starts) ** 2, p, p, 6), np.uint8)
+        for i, (sy, sx) in enumerate((sy, sx) for sy in starts for sx in starts):
+            out[i, ..., :3] = pixels[sy : sy + p, sx : sx + p]
+            cx, cy = raster.context_origin(x + sx, y + sy, p, k)
+            out[i, ..., 3:] = area[cy - lo[1] : cy - lo[1] + p, cx - lo[0] : cx - lo[0] + p]
+        return out
 
 
 def window_origin(start: int, length: int, size: int, margin: int, lo: float, hi: float) -> int:
@@ -112,8 +183,10 @@ class TileReader:
         workers: int = 1,
         prefetch: int = 2,
         mask: RegionMask | None = None,
+        context: ContextLayout | None = None,
     ) -> None:
         self.tiles = list(tiles)
+        self._context = context
         self.batch_size = batch_size
         self.batches = -(-len(self.tiles) // batch_size)
         self._open = open_slide
@@ -156,7 +229,7 @@ class TileReader:
             self._fail(exc)
             return
         try:
-            reader = WindowReader(slide, self._grid)
+            reader = WindowReader(slide, self._grid, self._context)
             while (index := self._claim()) is not None:
                 tile = self.tiles[index]
                 pixels, offset = reader.read_tile(tile, self._geometry)

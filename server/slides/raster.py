@@ -82,6 +82,15 @@ def read_box(
     return _mirror_outside(out, slide.dimensions, x0, y0, scale)
 
 
+def context_origin(col: int, row: int, size: int, factor: int) -> tuple[int, int]:
+    """(col, row) on the context grid (the same origin, `factor` times the scale) of the
+    context view of the size × size window at (col, row): `factor` times its field of view,
+    centred on it, `size` pixels a side. Exact when the window's centre lies on a multiple
+    of `factor` (training and inference place their windows so); else the nearest."""
+    half = size / 2
+    return round((col + half) / factor - half), round((row + half) / factor - half)
+
+
 def _read(
     slide: openslide.OpenSlide, level: int, gx: float, gy: float, scale: float, w: int, h: int
 ) -> np.ndarray:

@@ -77,18 +77,26 @@ def _constants(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """B×H×W×3 uint8 -> B×3×H×W float in [0, 1]."""
+    """B×H×W×C uint8 -> B×C×H×W float in [0, 1]."""
     return images.permute(0, 3, 1, 2).float().div_(255)
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] RGB -> the model input ((x - mean) / std, ImageNet statistics)."""
+    """[0, 1] RGB (or several RGB views side by side in the channels, e.g. a patch and its
+    context) -> the model input ((x - mean) / std, ImageNet statistics, per view)."""
     const = _constants(x.device)
-    return (x - const["mean"]) / const["std"]
+    views = _views(x)
+    return ((views - const["mean"]) / const["std"]).view_as(x)
+
+
+def _views(x: torch.Tensor) -> torch.Tensor:
+    """B×3V×H×W -> (B·V)×3×H×W: each RGB view a sample of its own (a view, no copy)."""
+    n, c, h, w = x.shape
+    return x.reshape(n * (c // 3), 3, h, w)
 
 
 def center(images: torch.Tensor, labels: torch.Tensor, patch: int):
-    """Centre crop uint8 images B×H×W×3 and labels B×H×W to `patch` (no augmentation)."""
+    """Centre crop uint8 images B×H×W×C and labels B×H×W to `patch` (no augmentation)."""
     off = (images.shape[1] - patch) // 2
     sl = slice(off, off + patch)
     return normalize(to_float(images[:, sl, sl])), labels[:, sl, sl].long()
@@ -101,8 +109,11 @@ def augment(
     cfg: AugmentConfig,
     gen: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augmented, normalised B×3×P×P float images and B×P×P long labels from uint8 crops.
+    """Augmented, normalised B×C×P×P float images and B×P×P long labels from uint8 crops.
 
+    C is 3, or 6 for crops with their context view (`sampler.add_context`): both views
+    get the sample's geometry (about the shared centre, so the context stays `factor`
+    times the patch's field of view) and its colour, stain and blur.
     `gen` is a CPU generator: every random parameter is drawn from it, whatever the device.
     """
     n, crop, dev = images.shape[0], images.shape[1], images.device
@@ -117,11 +128,21 @@ def augment(
         y = F.grid_sample(
             y.unsqueeze(1).float(), grid, mode="nearest", padding_mode="border", align_corners=False
         ).squeeze(1)
+    views = x.shape[1] // 3
+    if views > 1:  # each view gets its sample's colour and stain maps
+        shape = x.shape
+        per_view = ("colour", "colour_shift", "stain", "stain_offset")
+        params = {
+            k: v.repeat_interleave(views, 0) if k in per_view else v for k, v in params.items()
+        }
+        x = _views(x)
     x = _colour(x, params)
     if "stain" in params:
         od = torch.log(x.clamp(min=_OD_FLOOR)).neg_()
         od = torch.einsum("bij,bjhw->bihw", params["stain"], od) + params["stain_offset"]
         x = torch.exp(od.neg_())
+    if views > 1:
+        x = x.reshape(shape)
     if cfg.blur > 0:
         x = _blur(x, params["sigma"], cfg.blur)
     return normalize(x.clamp_(0, 1)), y.long()

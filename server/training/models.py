@@ -202,10 +202,19 @@ def build_model(
     return model
 
 
+def context_scale(config: dict[str, Any]) -> int:
+    """The context view's factor of training settings or an app config (0: no context
+    view); an app made before apps recorded it reads it from its training settings."""
+    value = config.get("context_scale")
+    if value is None:
+        value = ((config.get("training") or {}).get("settings") or {}).get("context_scale")
+    return int(value or 0)
+
+
 def input_channels(config: dict[str, Any]) -> int:
-    """Channels of the model input an app or run config describes: RGB, plus the RGB of a
-    coarser context view when `context_scale` is set."""
-    return 6 if config.get("context_scale") else 3
+    """Channels of the model input that settings or an app config describe: RGB, plus the
+    RGB of a coarser context view when `context_scale` is set."""
+    return 6 if context_scale(config) else 3
 
 
 def model_from_state(

@@ -10,6 +10,9 @@ covers level-0 [j·d, (j+1)·d) × [i·d, (i+1)·d) with d = training µm/px ÷ 
 with probability ∝ pixels_c^(1 − class_balance): with balance 1 (the default) every class
 equally often, so rare classes are seen as often as common ones; with 0 as often as they
 are labelled (uniform over labelled pixels); in between, rare classes are favoured less.
+
+With a context view (`add_context`, the `context_scale` setting) each crop also carries a
+coarser view around it, `context_scale` times its field of view, in channels 3..5.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Region:
     image: np.ndarray  # H×W×3 uint8
     label: np.ndarray  # H×W uint8, IGNORE where unlabelled or held out
     val_label: np.ndarray | None = None  # H×W uint8 of the validation hold-out
+    context: np.ndarray | None = None  # the context grid's pixels around it (add_context)
+    context_origin: tuple[int, int] = (0, 0)  # (x, y) of `context` on the context grid
 
 
 @dataclass
@@ -72,6 +77,8 @@ class LabelCache:
     class_pixels: np.ndarray  # training pixels per class
     val_pixels: np.ndarray  # validation pixels per class
     warnings: list[str] = field(default_factory=list)  # about the validation hold-out
+    slides: list[tuple[Path, float]] = field(default_factory=list)  # (path, ds) per source
+    context: int = 0  # the context views' factor (add_context), 0: none
 
     @property
     def nbytes(self) -> int:
@@ -80,6 +87,7 @@ class LabelCache:
         for r in self.regions:
             total += r.image.nbytes + r.label.nbytes
             total += r.val_label.nbytes if r.val_label is not None else 0
+            total += r.context.nbytes if r.context is not None else 0
         return total
 
 
@@ -262,8 +270,35 @@ def load_cache(
     rng = np.random.default_rng(seed)
     warnings = split_holdout(regions, crop, validation_fraction, rng, class_names)
     cache = LabelCache(regions, num_classes, *_count(regions, num_classes), warnings)
+    cache.slides = [(s.path, ds) for _, s, ds, _ in plans]
     _check_vanished(cache, plans, class_names, mpp)
     return cache
+
+
+def add_context(cache: LabelCache, factor: int, crop: int, workers: int = 1) -> None:
+    """Read each region's context views (blocking): the pixels of the context grid (the
+    training grid's origin, `factor` times its scale) that the context view of any crop
+    drawn from the region covers. A crop's view is `factor` times its field of view,
+    centred on it, `crop` pixels a side (`raster.context_origin`); `PatchSampler` places
+    crops so that it is a slice of these pixels, which inference reads the same way."""
+
+    def load(region: Region) -> None:
+        path, ds = cache.slides[region.source]
+        h, w = region.image.shape[:2]
+        x0, y0 = region.origin
+        # Crops start within a crop (and a snap) before the region, or inside it.
+        lo = raster.context_origin(x0 - crop - factor, y0 - crop - factor, crop, factor)
+        hi = raster.context_origin(x0 + w + factor, y0 + h + factor, crop, factor)
+        scale = ds * factor
+        with openslide.OpenSlide(str(path)) as slide:
+            width, height = hi[0] + crop - lo[0], hi[1] + crop - lo[1]
+            region.context = raster.read_box(
+                slide, lo[0] * scale, lo[1] * scale, scale, width, height
+            )
+        region.context_origin = lo
+
+    parallel_map(load, cache.regions, workers)
+    cache.context = factor
 
 
 Progress = Callable[[int, int], None]
@@ -565,6 +600,10 @@ class PatchSampler:
         `balance`: the class balance of the patch centres, 0..1."""
         self.cache = cache
         self.crop = crop
+        self.context = cache.context  # crops carry their context view in channels 3..5
+        if self.context and crop % 2:
+            raise ValueError("crops with a context view need an even size")
+        self.channels = 6 if self.context else 3
         self.inner = min(inner or crop, crop)
         self.rng = np.random.default_rng(seed)
         self.centres = candidates(cache.regions, cache.num_classes, np.random.default_rng(seed))
@@ -628,13 +667,20 @@ class PatchSampler:
     def _crops(self, rows, offsets, val: bool, out=None) -> tuple[np.ndarray, np.ndarray]:
         c = self.crop
         if out is None:
-            out = np.empty((len(rows), c, c, 3), np.uint8), np.empty((len(rows), c, c), np.uint8)
+            out = (
+                np.empty((len(rows), c, c, self.channels), np.uint8),
+                np.empty((len(rows), c, c), np.uint8),
+            )
         images, labels = out
         labels.fill(IGNORE)
         for i, ((index, y, x), (oy, ox)) in enumerate(zip(rows, offsets, strict=True)):
             region = self.cache.regions[index]
             label = region.val_label if val else region.label
             top, left = int(y) - int(oy), int(x) - int(ox)
+            if self.context:
+                top = self._snap(top, int(y), region.origin[1])
+                left = self._snap(left, int(x), region.origin[0])
+                images[i, ..., 3:] = self._context(region, top, left)
             h, w = label.shape
             y0, y1 = max(top, 0), min(top + c, h)
             x0, x1 = max(left, 0), min(left + c, w)
@@ -642,9 +688,38 @@ class PatchSampler:
             # as inference mirrors windows past a slide's edge; labels there are ignored.
             part = region.image[y0:y1, x0:x1]
             pad = ((y0 - top, top + c - y1), (x0 - left, left + c - x1), (0, 0))
-            images[i] = np.pad(part, pad, mode="symmetric") if part.shape[:2] != (c, c) else part
+            crop = np.pad(part, pad, mode="symmetric") if part.shape[:2] != (c, c) else part
+            images[i, ..., :3] = crop
             labels[i, y0 - top : y1 - top, x0 - left : x1 - left] = label[y0:y1, x0:x1]
         return images, labels
+
+    def _snap(self, start: int, at: int, origin: int) -> int:
+        """A crop start moved (by less than the context factor) so that the crop's centre
+        lies on a multiple of the factor on the slide's grid, keeping pixel `at` inside."""
+        k, c = self.context, self.crop
+        shift = (origin + start + c // 2) % k
+        return start - shift if at - start + shift < c else start + k - shift
+
+    def _context(self, region: Region, top: int, left: int) -> np.ndarray:
+        """The context view of the crop at (top, left) of the region: a slice of its
+        context pixels (mirrored where the slice would leave them, which a snap never
+        needs)."""
+        c = self.crop
+        x, y = raster.context_origin(
+            region.origin[0] + left, region.origin[1] + top, c, self.context
+        )
+        x -= region.context_origin[0]
+        y -= region.context_origin[1]
+        view = region.context[max(y, 0) : y + c, max(x, 0) : x + c]
+        if view.shape[:2] == (c, c):
+            return view
+        before_y, before_x = max(-y, 0), max(-x, 0)
+        pad = (
+            (before_y, c - view.shape[0] - before_y),
+            (before_x, c - view.shape[1] - before_x),
+            (0, 0),
+        )
+        return np.pad(view, pad, mode="symmetric")
 
     def state_dict(self) -> dict[str, Any]:
         """The random state (plain ints and strings, safe for weights-only loading)."""

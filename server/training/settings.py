@@ -22,6 +22,7 @@ CLASS_WEIGHTING = ("none", "auto", "manual")
 ENCODER_WEIGHTS = ("none", "imagenet", "file")
 MIXED_PRECISION = ("auto", "on", "off")
 KEEP_WEIGHTS = ("best", "last")  # an app gets the best validated or the last weights
+CONTEXT_SCALES = (0, 2, 4)  # context view: off, or that many times the patch's field of view
 
 # Common objective magnifications and their usual resolution (10× ≙ 1 µm/px).
 MPP_PRESETS = [
@@ -64,6 +65,8 @@ _COMMON = {
     # Input and sampling (sampler.class_probabilities): how patch centres are drawn
     "class_balance": 1.0,  # 0: as labelled pixels, 1: every class equally often
     "label_passes": 0.0,  # >0: iterations from the labelled area (at most `iterations`)
+    # 0: off; 2 or 4: a second view, that many times the patch's field of view (sampler)
+    "context_scale": 0,
     "validation_fraction": 0.15,  # spatial blocks held out (sampler.split_holdout)
     "validation_interval": 25,
     "early_stopping": False,
@@ -163,6 +166,7 @@ NUMBERS: dict[str, Number] = {
     "step_gamma": Number(False, 0.0, 1.0, open_low=True),
     "class_balance": Number(False, 0.0, 1.0),
     "label_passes": Number(False, 0.0, 10_000.0),
+    "context_scale": Number(True, 0, 4),
     "validation_fraction": Number(False, 0.0, 0.5),
     "validation_interval": Number(True, 1, BIG),
     "early_stopping_patience": Number(True, 1, 10_000),
@@ -308,6 +312,8 @@ def _check_together(
         errors["mixed_precision"] = "needs a CUDA device; use auto or off on this machine"
     if settings["early_stopping"] and settings["validation_fraction"] <= 0:
         errors["early_stopping"] = "needs a validation hold-out (validation_fraction above 0)"
+    if "context_scale" not in errors and settings["context_scale"] not in CONTEXT_SCALES:
+        errors["context_scale"] = "must be 0 (off), 2 or 4"
     if settings["class_weighting"] == "manual" and not settings["class_weights"]:
         errors.setdefault("class_weights", "give a weight per class for manual weighting")
 

@@ -28,9 +28,9 @@ from server.device import autocast, grad_scaler, prepare_model, to_device
 from server.training.augment import AugmentConfig, augment, center, crop_size
 from server.training.errors import TrainingError
 from server.training.losses import class_weights, error_rate, make_loss
-from server.training.models import build_model
+from server.training.models import build_model, input_channels
 from server.training.prefetch import Prefetcher
-from server.training.sampler import IGNORE, LabelCache, PatchSampler
+from server.training.sampler import IGNORE, LabelCache, PatchSampler, add_context
 from server.training.settings import encoder_weights_source, uses_amp
 from server.training.tensorboard import RunLog
 
@@ -118,6 +118,7 @@ class Trainer:
             settings["encoder"],
             len(classes),
             encoder_weights_source(settings),
+            in_channels=input_channels(settings),
         )
         self.model = prepare_model(model, device).train()
         self.optimizer = make_optimizer(settings, self.model.parameters())
@@ -126,6 +127,9 @@ class Trainer:
         self.augment = AugmentConfig.from_settings(settings["augmentation"])
         crop = crop_size(self.patch, self.augment.scale_jitter)
         inner = int(self.patch / (1 + self.augment.scale_jitter))
+        if settings.get("context_scale"):  # a second, coarser view around each crop
+            crop += crop % 2  # an even crop has a centre on the context grid (PatchSampler)
+            add_context(cache, settings["context_scale"], crop, workers=2)
         self.sampler = PatchSampler(
             cache, crop, settings["seed"], inner=inner, balance=settings.get("class_balance", 1.0)
         )
@@ -164,7 +168,8 @@ class Trainer:
         self._sampler_state = self.sampler.state_dict()
         batch, crop = self.settings["batch_size"], self.sampler.crop
         pin = self.device.type == "cuda"  # crops land in pinned memory: async copies to the GPU
-        images = torch.empty((batch, crop, crop, 3), dtype=torch.uint8, pin_memory=pin)
+        channels = self.sampler.channels
+        images = torch.empty((batch, crop, crop, channels), dtype=torch.uint8, pin_memory=pin)
         labels = torch.empty((batch, crop, crop), dtype=torch.uint8, pin_memory=pin)
         self.sampler.draw(batch, out=(images.numpy(), labels.numpy()))
         return images, labels
@@ -253,7 +258,7 @@ class Trainer:
             self.log.scalars(result)
             every = self.settings["tensorboard_image_interval"]
             if every and (self.iteration % every == 0 or self.iteration == 1):
-                self.log.images(self.iteration, x[0], y[0], logits[0].detach())
+                self.log.images(self.iteration, x[0, :3], y[0], logits[0].detach())
 
     def recalibrate_batchnorm(self) -> None:
         """Recompute BatchNorm running statistics for the current weights ("precise BN").

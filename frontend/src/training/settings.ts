@@ -3,7 +3,14 @@
 import type { SettingValue, Settings } from "./types";
 
 /** Settings shown in the panel itself; everything else goes to the Advanced dialog. */
-export const BASIC_FIELDS = ["architecture", "mpp", "patch_size", "batch_size", "learning_rate", "iterations"] as const;
+export const BASIC_FIELDS = [
+  "architecture",
+  "mpp",
+  "patch_size",
+  "batch_size",
+  "learning_rate",
+  "iterations",
+] as const;
 
 const LABELS: Record<string, string> = {
   architecture: "Architecture",
@@ -42,6 +49,7 @@ const LABELS: Record<string, string> = {
   sampling: "Input and sampling",
   class_balance: "Class balance of patch centres",
   label_passes: "Passes over the labelled area",
+  context_scale: "Context view (× field of view)",
   val_fraction: "Validation hold-out (fraction)",
   validation_fraction: "Validation hold-out (fraction)",
   val_interval: "Validate every (iterations)",
@@ -60,11 +68,13 @@ const LABELS: Record<string, string> = {
 const FIELD_GROUPS: Record<string, string> = {
   class_balance: "sampling",
   label_passes: "sampling",
+  context_scale: "sampling",
 };
 
 /** What a group is for, shown under its title. */
 export const GROUP_HELP: Record<string, string> = {
-  sampling: "How training patches are drawn from the labels, and how many.",
+  sampling:
+    "How training patches are drawn from the labels, how many, and what the network sees around them.",
 };
 
 /** Help shown under a field in the Advanced dialog. */
@@ -77,6 +87,10 @@ export const FIELD_HELP: Record<string, string> = {
     "0: train for the Iterations set above. Above 0: once the labels are read, the run trains until its patches " +
     "add up to this many times the labelled area (iterations = passes × labelled pixels ÷ (batch size × patch size²)), " +
     "at most Iterations.",
+  context_scale:
+    "0: off. 2 or 4: the network also sees a coarser view around each patch, that many times the patch's field " +
+    "of view, centred on it and resampled to the patch size (multi-resolution input). Apply builds the same view " +
+    "for every window, so an app predicts a little more slowly; see the docs for whether it helped on our benchmark.",
 };
 
 /** The group a settings path belongs to in the Advanced dialog ("" for none). */
@@ -130,7 +144,10 @@ export function advancedFields(defaults: Settings): [string, SettingValue][] {
  * Read a form control's text as the type of the default value: numbers stay numbers,
  * empty means null; returns an error message instead when the text is not a number.
  */
-export function parseValue(text: string, like: SettingValue): { value: SettingValue } | { error: string } {
+export function parseValue(
+  text: string,
+  like: SettingValue,
+): { value: SettingValue } | { error: string } {
   const trimmed = text.trim();
   if (typeof like === "number") {
     if (trimmed === "") return { error: "Enter a number." };
