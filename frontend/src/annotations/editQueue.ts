@@ -40,10 +40,12 @@ export class EditQueue {
     this.waiting += 1;
     if (this.waiting === 1) this.onBusy(true);
     const result = this.tail.then(() => this.attempt(task));
-    this.tail = result.catch(() => undefined).finally(() => {
-      this.waiting -= 1;
-      if (this.waiting === 0) this.onBusy(false);
-    });
+    this.tail = result
+      .catch(() => undefined)
+      .finally(() => {
+        this.waiting -= 1;
+        if (this.waiting === 0) this.onBusy(false);
+      });
     return result;
   }
 
