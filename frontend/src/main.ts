@@ -12,6 +12,7 @@ import { connectSocket, type ConnectionState } from "./core/socket";
 import { showError, toast } from "./core/toast";
 import { mountInferencePanel } from "./inference/panel";
 import { SlideList } from "./slides/slideList";
+import { formatBoxSize } from "./core/format";
 import { formatDimensions } from "./slides/format";
 import { mountTrainingPanel } from "./training/panel";
 import { currentHashState, syncHash } from "./viewer/hashSync";
@@ -96,7 +97,11 @@ async function openSlide(id: string, view?: Partial<View>): Promise<void> {
     if (token !== opening) return;
     if (hasView) viewer.setView(view as View, true);
     slideList.setActive(id);
-    byId("slide-title").textContent = `${summary.name}  ·  ${formatDimensions(summary)}`;
+    const physical =
+      summary.mpp && summary.width && summary.height
+        ? ` (${formatBoxSize(summary.width, summary.height, summary.mpp)})`
+        : "";
+    byId("slide-title").textContent = `${summary.name}  ·  ${formatDimensions(summary)}${physical}`;
     byId("viewer-empty").hidden = true;
     bus.emit("slide:opened", summary);
   } catch (error) {

@@ -4,7 +4,8 @@ import { labelledFromSummary } from "../src/training/labelled";
 import { queueProgress } from "../src/inference/progress";
 import { bboxFromViewport } from "../src/core/geometry";
 import { buildRegion } from "../src/inference/region";
-import { formatArea, statsRows } from "../src/inference/stats";
+import { statsRows } from "../src/inference/stats";
+import { formatAreaMm2, formatBoxSize, formatNumber } from "../src/core/format";
 import { exportUrl, overlayQuery, statsUrl, thresholdFromPercent, tileUrl } from "../src/core/resultUrls";
 
 describe("threshold URLs", () => {
@@ -137,16 +138,22 @@ describe("progress and stats", () => {
       ],
     });
     expect(rows.map((r) => [r.name, r.area, r.percent])).toEqual([
-      ["tissue", "1.250", "62.5 %"],
-      ["background", "0.250", "12.5 %"],
-      ["Unclassified", "0.500", "25.0 %"],
-      ["Region", "2.000", "100.0 %"],
+      ["tissue", "1.25 mm²", "62.5 %"],
+      ["background", "0.25 mm²", "12.5 %"],
+      ["Unclassified", "0.5 mm²", "25.0 %"],
+      ["Region", "2 mm²", "100.0 %"],
     ]);
   });
 
   it("area formats", () => {
-    expect(formatArea(0)).toBe("0");
-    expect(formatArea(0.001234)).toBe("1.23e-3");
-    expect(formatArea(12.345)).toBe("12.35");
+    expect(formatAreaMm2(0)).toBe("0 µm²");
+    expect(formatAreaMm2(0.00151)).toBe("1,510 µm²");
+    expect(formatAreaMm2(0.0421)).toBe("0.0421 mm²");
+    expect(formatAreaMm2(12.345)).toBe("12.3 mm²");
+    expect(formatNumber(808.8899999999999)).toBe("809");
+    expect(formatNumber(1234.56)).toBe("1,235");
+    expect(formatBoxSize(808.8899999999999, 808.89, 0.499)).toBe("404 × 404 µm");
+    expect(formatBoxSize(3000, 2000, 0.499)).toBe("1.5 × 0.998 mm");
+    expect(formatBoxSize(808.89, 808.89, null)).toBe("809 × 809 px");
   });
 });

@@ -171,13 +171,15 @@ def get_run(run_id: str):
 
 @bp.post("/api/training/<run_id>/<action>")
 def control(run_id: str, action: str):
-    """pause, resume, stop or continue (`{iterations: N}` more) a run."""
+    """pause, resume, stop or continue (`{iterations: N, learning_rate: L}`) a run."""
     service = _service()
     handlers = {
         "pause": service.pause,
         "resume": service.resume,
         "stop": service.stop,
-        "continue": lambda rid: service.continue_(rid, _extra_iterations()),
+        "continue": lambda rid: service.continue_(
+            rid, _extra_iterations(), _continue_learning_rate()
+        ),
     }
     if action not in handlers:
         raise not_found("Training action")
@@ -197,6 +199,19 @@ def _extra_iterations() -> int | None:
             fields={"iterations": "must be a whole number ≥ 1"},
         )
     return value
+
+
+def _continue_learning_rate() -> float | None:
+    """The learning rate a continued run goes on with (None: the run's own)."""
+    value = _body().get("learning_rate")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise UserError(
+            "learning_rate must be a number above 0 and at most 1",
+            field="learning_rate",
+        )
+    return float(value)
 
 
 def _tensorboard() -> EmbeddedTensorBoard:

@@ -130,17 +130,47 @@ def region_polygons(
                 yield index, poly
 
 
+def clipped(poly: shapely.Polygon, limit: shapely.Polygon | None) -> list[shapely.Polygon]:
+    """The polygon cut to the slide (`limit`, level-0 px): a store pixel at the slide's right
+    or bottom edge covers more than the slide, and no coordinate may reach past it."""
+    if limit is None or limit.contains(poly):
+        return [poly]
+    inside = poly.intersection(limit)
+    return [p for p in shapely.get_parts(inside) if isinstance(p, shapely.Polygon) and p.area > 0]
+
+
+def slide_limit(meta: dict) -> shapely.Polygon | None:
+    """The slide's extent in level-0 px from a result's meta (None when it does not say)."""
+    size = meta.get("slide_size")
+    if size:
+        return shapely.box(0, 0, float(size[0]), float(size[1]))
+    dzi = meta.get("dzi")
+    if dzi:
+        right = float(dzi.get("offset_x", 0)) + float(dzi["width"])
+        bottom = float(dzi.get("offset_y", 0)) + float(dzi["height"])
+        return shapely.box(0, 0, right, bottom)
+    return None
+
+
 def write_geojson(
-    store: ProbStore, grid: Grid, threshold: float, classes: list[dict], out: IO[str]
+    store: ProbStore,
+    grid: Grid,
+    threshold: float,
+    classes: list[dict],
+    out: IO[str],
+    limit: shapely.Polygon | None = None,
 ) -> dict[int, int]:
-    """Stream a QuPath-compatible FeatureCollection to `out`; returns features per class."""
+    """Stream a QuPath-compatible FeatureCollection to `out`, cut to `limit` (the slide);
+    returns features per class."""
     counts: dict[int, int] = {}
     out.write('{"type": "FeatureCollection", "features": [')
     first = True
-    for index, poly in region_polygons(store, grid, threshold):
-        out.write(("" if first else ",") + "\n" + json.dumps(_feature(poly, classes[index])))
-        first = False
-        counts[index] = counts.get(index, 0) + 1
+    for index, region in region_polygons(store, grid, threshold):
+        for poly in clipped(region, limit):
+            feature = json.dumps(_feature(poly, classes[index]))
+            out.write(("" if first else ",") + "\n" + feature)
+            first = False
+            counts[index] = counts.get(index, 0) + 1
     out.write("\n]}\n")
     return counts
 
@@ -230,7 +260,7 @@ def write_export(
     try:
         if kind == "geojson":
             with open(tmp, "w") as out:
-                write_geojson(store, grid, threshold, meta["classes"], out)
+                write_geojson(store, grid, threshold, meta["classes"], out, slide_limit(meta))
         elif kind == "tiff":
             mpp = meta.get("slide_mpp")
             write_label_tiff(

@@ -192,6 +192,7 @@ class InferenceJobs:
             "classes": config["classes"],
             "slide_name": entry.name,
             "slide_mpp": entry.details.mpp,
+            "slide_size": [entry.details.width, entry.details.height],
             "dzi": {
                 "width": dz_w,
                 "height": dz_h,

@@ -270,12 +270,18 @@ class RunService:
             live.resumed.send(True)
         return self.describe(run_id, with_history=False)
 
-    def continue_(self, run_id: str, extra: int | None = None) -> dict:
-        """Queue a stopped/interrupted/completed run again from its checkpoint."""
+    def continue_(
+        self, run_id: str, extra: int | None = None, learning_rate: float | None = None
+    ) -> dict:
+        """Queue a stopped/interrupted/completed run again from its checkpoint: `extra` more
+        iterations from the checkpoint (None: up to its planned iterations), at a new base
+        `learning_rate` when given (the schedule goes on from there)."""
         row = self.table.row(run_id)
         if row["state"] not in CONTINUABLE or run_id in self.live:
             raise Conflict(
-                f"Only a stopped, interrupted or completed run can be continued ({row['state']})"
+                f"This run is {row['state']} now: only a stopped, interrupted or completed run"
+                " can be continued",
+                "Someone may have continued it already; the panel shows its state.",
             )
         start = row["checkpoint_iteration"] if self.checkpoint_path(run_id).exists() else 0
         if extra is not None:
@@ -283,8 +289,16 @@ class RunService:
         elif start < row["iterations"]:
             total = row["iterations"]
         else:
-            raise Conflict("The run has done all its iterations; say how many more to train")
-        self.table.update(run_id, iterations=total, error=None, state=QUEUED)
+            raise Conflict(
+                "The run has done all its iterations; say how many more to train",
+                "Enter the iterations to add in the Continue dialog.",
+            )
+        changes: dict = {"iterations": total, "error": None, "state": QUEUED}
+        if learning_rate is not None:
+            settings = from_json(row["settings"])
+            settings["learning_rate"] = learning_rate
+            changes["settings"] = to_json(settings)
+        self.table.update(run_id, **changes)
         self._enqueue(run_id, resume=True)
         self._emit_state(run_id)
         return self.describe(run_id, with_history=False)

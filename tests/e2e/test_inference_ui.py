@@ -82,7 +82,7 @@ def test_apply_overlay_threshold_export(page, server_factory, tmp_path):
     open_slide(page)
     panel = page.locator("#inference-panel")
     page.wait_for_function(
-        "(id) => document.querySelector('#inference-panel .inf-apps').value === String(id)",
+        "(id) => document.querySelector('#inference-panel .inf-apps').dataset.value === String(id)",
         arg=app_id,
         timeout=TIMEOUT_MS,
     )
@@ -108,9 +108,7 @@ def test_apply_overlay_threshold_export(page, server_factory, tmp_path):
     assert "Tissue" in legend and "Background" in legend
 
     stats_at_0 = panel.locator(".inf-stats").inner_text()
-    unclassified_0 = float(
-        panel.locator(".inf-stats tr", has_text="Unclassified").locator("td").nth(1).inner_text()
-    )
+    unclassified_0 = stats_cell(page, "Unclassified", 1)
     assert unclassified_0 == 0.0, stats_at_0
 
     panel.locator(".inf-threshold").fill("99")
@@ -126,9 +124,7 @@ def test_apply_overlay_threshold_export(page, server_factory, tmp_path):
         f" {tissue_at_0 + background_at_0:.1%} at 0%"
     )
     assert np.abs(high - shown).max(axis=-1).astype(bool).mean() > 0.01
-    unclassified_99 = float(
-        panel.locator(".inf-stats tr", has_text="Unclassified").locator("td").nth(1).inner_text()
-    )
+    unclassified_99 = stats_cell(page, "Unclassified", 1)
     assert unclassified_99 > unclassified_0
 
     with page.expect_download(timeout=TIMEOUT_MS) as download:
@@ -147,8 +143,10 @@ def test_apply_overlay_threshold_export(page, server_factory, tmp_path):
 
 
 def stats_cell(page, row: str, column: int) -> float:
-    """A number from the areas table (column 1: mm², 2: %)."""
+    """A number from the areas table (column 1: mm², as the cell's data-mm2; 2: %)."""
     cell = page.locator("#inference-panel .inf-stats tr", has_text=row).locator("td").nth(column)
+    if column == 1:
+        return float(cell.get_attribute("data-mm2"))
     return float(cell.inner_text().rstrip(" %"))
 
 
@@ -157,7 +155,7 @@ def apply_to_roi(page) -> None:
     panel = page.locator("#inference-panel")
     first = panel.get_attribute("data-result")
     panel.locator("input[name=inf-region][value=roi]").check()
-    assert "400×400" in panel.locator(".inf-roi").inner_text()
+    assert "200 × 200 µm" in panel.locator(".inf-roi").inner_text()  # 400 px at 0.499 µm/px
     panel.locator(".inf-apply").click()
     page.wait_for_function(
         """(first) => {
@@ -181,7 +179,7 @@ def apply_to_roi(page) -> None:
 def app_options(page) -> list[str]:
     """The names in the panel's app list."""
     return page.evaluate(
-        "() => [...document.querySelectorAll('#inference-panel .inf-apps option')]"
+        "() => [...document.querySelectorAll('#inference-panel .inf-apps .listbox-label')]"
         ".map(o => o.textContent)"
     )
 
@@ -193,7 +191,7 @@ def manage_apps(page, server: ServerProcess, app_id: str, tmp_path) -> None:
     panel.locator(".inf-rename-input").fill("Skin tissue")
     panel.locator(".inf-rename-input").press("Enter")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#inference-panel .inf-apps option')]"
+        "() => [...document.querySelectorAll('#inference-panel .inf-apps .listbox-label')]"
         ".some(o => o.textContent === 'Skin tissue')",
         timeout=TIMEOUT_MS,
     )
@@ -205,18 +203,18 @@ def manage_apps(page, server: ServerProcess, app_id: str, tmp_path) -> None:
     download.value.save_as(app_file)
     panel.locator(".inf-app-import-file").set_input_files(str(app_file))
     page.wait_for_function(
-        "() => document.querySelectorAll('#inference-panel .inf-apps option').length === 2",
+        "() => document.querySelectorAll('#inference-panel .inf-apps .listbox-item').length === 2",
         timeout=TIMEOUT_MS,
     )
     imported = [a for a in server.get("/api/apps").json() if a["id"] != app_id]
     assert len(imported) == 1
     assert [c["name"] for c in imported[0]["classes"]] == ["Tissue", "Background"]
     # The imported app is the one chosen now; delete it (confirming the question).
-    assert panel.locator(".inf-apps").input_value() == imported[0]["id"]
+    assert panel.locator(".inf-apps").get_attribute("data-value") == imported[0]["id"]
     page.once("dialog", lambda dialog: dialog.accept())
     panel.locator(".inf-app-delete").click()
     page.wait_for_function(
-        "() => document.querySelectorAll('#inference-panel .inf-apps option').length === 1",
+        "() => document.querySelectorAll('#inference-panel .inf-apps .listbox-item').length === 1",
         timeout=TIMEOUT_MS,
     )
     assert [a["id"] for a in server.get("/api/apps").json()] == [app_id]

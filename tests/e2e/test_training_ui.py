@@ -203,13 +203,14 @@ def test_train_watch_pause_stop(page, browser, server_factory):
     apps = server.get("/api/apps").json()
     assert len(apps) == 1 and apps[0]["architecture"] == "unet"
     page.wait_for_function(
-        "() => document.querySelectorAll('#inference-panel .inf-apps option').length === 1",
+        "() => document.querySelectorAll('#inference-panel .inf-apps .listbox-item').length === 1",
         timeout=TIMEOUT_MS,
     )
 
     # Continue picks the run up from its checkpoint: the counter goes on, the chart too.
     stopped_at = int(panel_data(page, "iteration"))
     panel.locator(".tr-continue").click()
+    page.locator(".tr-continue-ok").click()  # the dialog offers the rest of the plan
     wait_panel(page, f"p.dataset.state === 'running' && Number(p.dataset.iteration) > {stopped_at}")
     page.wait_for_function(
         f"() => Number(document.querySelector('.tr-chart').dataset.lastIteration) > {stopped_at}",

@@ -21,3 +21,22 @@ export function saveNumber(key: string, value: number): void {
     // private mode or disabled storage: the preference lasts for this page only
   }
 }
+
+/** A stored text, or null when absent or storage is blocked. */
+export function loadText(key: string): string | null {
+  try {
+    return localStorage.getItem(PREFIX + key);
+  } catch {
+    return null;
+  }
+}
+
+/** Store a text; null removes it (silently skipped when storage is blocked). */
+export function saveText(key: string, value: string | null): void {
+  try {
+    if (value === null) localStorage.removeItem(PREFIX + key);
+    else localStorage.setItem(PREFIX + key, value);
+  } catch {
+    // the choice lasts for this page only
+  }
+}

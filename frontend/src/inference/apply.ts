@@ -4,6 +4,7 @@
 import { getJson } from "../core/api";
 import type { AppContext, SlideSummary } from "../core/app";
 import { h } from "../core/dom";
+import { formatBoxSize } from "../core/format";
 import { visibleBox } from "../core/geometry";
 import { buildRegion, type RegionChoice } from "./region";
 
@@ -87,11 +88,16 @@ export class ApplyForm {
 
   private renderRois(): void {
     const rois = this.app.rois();
+    const mpp = this.app.currentSlide()?.mpp ?? null;
     const previous = this.roiSelect.value;
     this.roiSelect.replaceChildren(
       ...(rois.length
         ? rois.map((r, i) =>
-            h("option", { value: String(r.id) }, `ROI ${i + 1} (${r.bbox[2]}×${r.bbox[3]} px)`),
+            h(
+              "option",
+              { value: String(r.id) },
+              `ROI ${i + 1} (${formatBoxSize(r.bbox[2], r.bbox[3], mpp)})`,
+            ),
           )
         : [h("option", { value: "" }, "none drawn")]),
     );

@@ -6,6 +6,7 @@ import { showError, toast } from "../core/toast";
 import { h } from "../core/dom";
 import { finalElement, validationTables, weightsText } from "../core/figures";
 import { formatDuration, formatMetric } from "../core/format";
+import { ListBox, shortDate } from "../core/listbox";
 import { formatMppMagnification } from "../core/magnification";
 import type { AppInfo } from "./types";
 
@@ -21,10 +22,32 @@ export function architectureText(app: Pick<AppInfo, "architecture" | "encoder">)
   return app.encoder ? `${name} · ${app.encoder}` : name;
 }
 
+/**
+ * What tells an app apart from one with a similar name (a run and its continuation, two runs
+ * of the same classes): its iterations, when it was made and on how many slides.
+ */
+export function appMeta(app: Pick<AppInfo, "training" | "created" | "weights_from_iteration">) {
+  const t = app.training ?? {};
+  const parts: string[] = [];
+  if (t.iterations != null) {
+    const from = app.weights_from_iteration;
+    parts.push(
+      from != null && from !== t.iterations
+        ? `${t.iterations} it. (weights of it. ${from})`
+        : `${t.iterations} it.`,
+    );
+  }
+  const when = shortDate(app.created);
+  if (when) parts.push(when);
+  const slides = t.slides?.length ?? 0;
+  if (slides > 1) parts.push(`${slides} slides`);
+  return parts.join(" · ");
+}
+
 export class AppList {
   readonly element: HTMLElement;
   private apps: AppInfo[] = [];
-  private readonly list = h("select", { class: "inf-apps", size: 4, "aria-label": "Apps" });
+  private readonly list = new ListBox("inf-apps", "Apps", "No apps yet");
   private readonly details = h("div", { class: "inf-app-details" });
   private readonly actions: HTMLElement;
   private readonly renameBox = h("span", { class: "inf-rename", hidden: true });
@@ -54,12 +77,12 @@ export class AppList {
       "div",
       { class: "inf-app-list" },
       h("div", { class: "inf-app-head" }, h("strong", {}, "Apps"), importButton, file),
-      this.list,
+      this.list.element,
       this.renameBox,
       this.actions,
       this.details,
     );
-    this.list.addEventListener("change", () => this.select(this.list.value));
+    this.list.onChange((id) => this.select(id));
     app.bus.on("apps:changed", ({ appId }) => void this.reload(appId ?? undefined));
     void this.reload();
   }
@@ -78,11 +101,7 @@ export class AppList {
       return;
     }
     const keep = preferId ?? this.list.value;
-    this.list.replaceChildren(
-      ...this.apps.map((a) =>
-        h("option", { value: a.id, title: `${a.name} — ${architectureText(a)}` }, a.name),
-      ),
-    );
+    this.list.setItems(this.apps.map((a) => ({ value: a.id, label: a.name, meta: appMeta(a) })));
     const chosen = this.apps.find((a) => a.id === keep) ?? this.apps[0];
     this.select(chosen?.id ?? "");
   }
@@ -126,6 +145,7 @@ export class AppList {
       h(
         "dl",
         {},
+        ...item("Name", h("span", { class: "inf-app-name" }, app.name)),
         ...item("Architecture", architectureText(app)),
         ...item("Classes", classes),
         ...item("Resolution", `${app.mpp} µm/px (≈ ${formatMppMagnification(app.mpp)})`),
@@ -173,7 +193,11 @@ export class AppList {
     const done = () => (this.renameBox.hidden = true);
     const submit = async () => {
       const name = input.value.trim();
-      if (!name) return;
+      if (!name) {
+        toast("Give the app a name: it cannot be blank.", "error");
+        input.focus();
+        return;
+      }
       try {
         await sendJson("PATCH", `/api/apps/${encodeURIComponent(app.id)}`, { name });
         done();

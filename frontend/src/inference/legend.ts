@@ -3,7 +3,7 @@
 import { h } from "../core/dom";
 import type { AppClass } from "./types";
 
-/** Swatches for each class plus "unclassified" (transparent). */
+/** Swatches for each class plus "unclassified": see-through on the overlay and in the key. */
 export function classLegend(classes: AppClass[]): HTMLElement {
   return h(
     "ul",
@@ -20,7 +20,7 @@ export function classLegend(classes: AppClass[]): HTMLElement {
       "li",
       { class: "inf-legend-none" },
       h("i", { class: "inf-swatch inf-swatch-none" }),
-      "unclassified",
+      "unclassified (not coloured: below the threshold)",
     ),
   );
 }

@@ -7,10 +7,13 @@ import { ApiError, getJson, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError, toast } from "../core/toast";
 import { h } from "../core/dom";
+import { ListBox, shortDate } from "../core/listbox";
+import { loadText, saveText } from "../core/prefs";
 import { ApplyForm } from "./apply";
 import { AppList } from "./apps";
 import "./inference.css";
 import { ResultQueue } from "./queue";
+import { regionText } from "./region";
 import type { ResultInfo, ResultState } from "./types";
 import { ResultView } from "./view";
 
@@ -27,10 +30,7 @@ class InferencePanel {
   private readonly queue: ResultQueue;
   private readonly view: ResultView;
   private readonly errorBox = h("div", { class: "inf-error", role: "alert", hidden: true });
-  private readonly results = h("select", {
-    class: "inf-results",
-    "aria-label": "Results on this slide",
-  });
+  private readonly results = new ListBox("inf-results", "Results on this slide", "none yet");
 
   constructor(
     private readonly root: HTMLElement,
@@ -53,12 +53,20 @@ class InferencePanel {
       this.form.element,
       this.queue.progress.element,
       this.errorBox,
-      h("div", { class: "inf-row" }, h("strong", {}, "Result "), this.results),
+      h(
+        "div",
+        { class: "inf-results-box" },
+        h("strong", {}, "Results on this slide"),
+        this.results.element,
+      ),
       this.view.element,
     );
     this.form.button.disabled = !this.apps.selected();
     this.form.button.addEventListener("click", () => void this.apply());
-    this.results.addEventListener("change", () => void this.showResult(this.results.value));
+    this.results.onChange((id) => {
+      this.remember(id);
+      void this.showResult(id);
+    });
     app.bus.on("slide:opened", () => void this.onSlideOpened());
     if (app.currentSlide()) void this.onSlideOpened();
   }
@@ -66,6 +74,19 @@ class InferencePanel {
   private async onSlideOpened(): Promise<void> {
     this.view.clear();
     await this.loadResults();
+    // A reload (or coming back to the slide) shows the result chosen last time.
+    const slide = this.app.currentSlide();
+    const chosen = slide ? loadText(`result:${slide.id}`) : null;
+    const option = chosen
+      ? this.results.all.find((item) => item.value === chosen && !item.disabled)
+      : undefined;
+    if (option && !this.view.current) await this.showResult(chosen!);
+  }
+
+  /** Keep the result chosen on the open slide across reloads ("" forgets it). */
+  private remember(id: string): void {
+    const slide = this.app.currentSlide();
+    if (slide) saveText(`result:${slide.id}`, id || null);
   }
 
   /** The results of the open slide; running ones are followed, none is shown by itself. */
@@ -79,15 +100,20 @@ class InferencePanel {
       list = [];
     }
     list = list.filter((r) => !r.preview);
-    this.results.replaceChildren(
-      h("option", { value: "" }, list.length ? "— choose —" : "none yet"),
-      ...list.map((r) =>
-        h(
-          "option",
-          { value: String(r.id), disabled: r.state !== "completed" },
-          `${r.app_name ?? `app ${r.app_id}`} · ${r.state}`,
-        ),
-      ),
+    const rois = this.app.rois();
+    this.results.setItems(
+      list.map((r) => ({
+        value: String(r.id),
+        label: r.app_name ?? `app ${r.app_id}`,
+        meta: [
+          regionText(r.region, rois, slide.mpp),
+          shortDate(r.created),
+          r.state === "completed" ? "" : r.state,
+        ]
+          .filter(Boolean)
+          .join(" · "),
+        disabled: r.state !== "completed",
+      })),
     );
     const running = list.filter(
       (r) => (r.state === "queued" || r.state === "running") && !this.queue.has(String(r.id)),
@@ -128,9 +154,10 @@ class InferencePanel {
 
   private finished(id: string, slideId: string, state: ResultState): void {
     if (state === "completed") {
-      if (slideId === this.app.currentSlide()?.id)
+      if (slideId === this.app.currentSlide()?.id) {
+        this.remember(id);
         void this.loadResults(id).then(() => this.showResult(id));
-      else toast("A result is ready: open its slide to see it.");
+      } else toast("A result is ready: open its slide to see it.");
     } else if (state === "cancelled") toast("The inference was cancelled.");
     else if (state === "failed") void this.reportFailure(id);
   }

@@ -1,5 +1,7 @@
 // Where to apply an app: the current view, an ROI, the whole slide (tissue) or many slides.
 
+import type { RoiInfo } from "../core/app";
+import { formatBoxSize } from "../core/format";
 import type { Rect } from "../core/geometry";
 
 export type Region = "tissue" | "whole" | { roi_id: string | number } | { bbox: Rect };
@@ -30,4 +32,25 @@ export function buildRegion(input: RegionInput): { region: Region } | { error: s
     case "slides":
       return { region: input.tissueOnly ? "tissue" : "whole" };
   }
+}
+
+/**
+ * A result's region in words: "view 404 × 404 µm", "ROI 2 (404 × 404 µm)", "whole slide
+ * (tissue)", "whole slide"; `rois` are the open slide's (numbered in their order).
+ */
+export function regionText(region: unknown, rois: readonly RoiInfo[], mpp: number | null): string {
+  if (region === "tissue") return "whole slide (tissue)";
+  if (region === "whole") return "whole slide";
+  if (region && typeof region === "object") {
+    const r = region as { bbox?: number[]; roi_id?: string | number };
+    if (Array.isArray(r.bbox) && r.bbox.length === 4)
+      return `view ${formatBoxSize(r.bbox[2], r.bbox[3], mpp)}`;
+    if (r.roi_id !== undefined) {
+      const at = rois.findIndex((roi) => String(roi.id) === String(r.roi_id));
+      if (at < 0) return "an ROI (since deleted)";
+      const box = rois[at].bbox;
+      return `ROI ${at + 1} (${formatBoxSize(box[2], box[3], mpp)})`;
+    }
+  }
+  return "region";
 }

@@ -1,21 +1,16 @@
 // Areas per class at the current threshold, as a table.
 
 import { h } from "../core/dom";
+import { formatAreaMm2 } from "../core/format";
 import type { ResultStats } from "./types";
 
 export interface StatsRow {
   name: string;
   color: string | null;
+  /** The area as said ("4,200 µm²", "0.0421 mm²"), and in mm² as the server gave it. */
   area: string;
+  mm2: number;
   percent: string;
-}
-
-/** Area in mm² with sensible precision. */
-export function formatArea(mm2: number): string {
-  if (!Number.isFinite(mm2)) return "—";
-  if (mm2 === 0) return "0";
-  if (mm2 < 0.01) return mm2.toExponential(2);
-  return mm2 < 10 ? mm2.toFixed(3) : mm2.toFixed(2);
 }
 
 /** Fraction 0..1 as a percent with one decimal. */
@@ -29,13 +24,15 @@ export function statsRows(stats: ResultStats): StatsRow[] {
   const rows: StatsRow[] = stats.classes.map((c) => ({
     name: c.name,
     color: c.color,
-    area: formatArea(c.area_mm2),
+    area: formatAreaMm2(c.area_mm2),
+    mm2: c.area_mm2,
     percent: formatPercent(c.fraction),
   }));
   rows.push({
     name: "Unclassified",
     color: null,
-    area: formatArea(stats.unclassified_area_mm2),
+    area: formatAreaMm2(stats.unclassified_area_mm2),
+    mm2: stats.unclassified_area_mm2,
     percent: formatPercent(
       stats.unclassified_fraction ?? (region > 0 ? stats.unclassified_area_mm2 / region : 0),
     ),
@@ -43,7 +40,8 @@ export function statsRows(stats: ResultStats): StatsRow[] {
   rows.push({
     name: "Region",
     color: null,
-    area: formatArea(region),
+    area: formatAreaMm2(region),
+    mm2: region,
     percent: formatPercent(region > 0 ? 1 : 0),
   });
   return rows;
@@ -55,7 +53,7 @@ export function statsTable(stats: ResultStats): HTMLTableElement {
   return h(
     "table",
     { class: "inf-stats" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Class"), h("th", {}, "Area mm²"), h("th", {}, "%"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Class"), h("th", {}, "Area"), h("th", {}, "%"))),
     h(
       "tbody",
       {},
@@ -69,7 +67,7 @@ export function statsTable(stats: ResultStats): HTMLTableElement {
             r.color ? h("i", { class: "inf-swatch", style: `background:${r.color}` }) : null,
             r.name,
           ),
-          h("td", { class: "num" }, r.area),
+          h("td", { class: "num", "data-mm2": String(r.mm2) }, r.area),
           h("td", { class: "num" }, r.percent),
         ),
       ),

@@ -5,6 +5,7 @@ import { ApiError } from "../core/api";
 import type { AppContext } from "../core/app";
 import { showError } from "../core/toast";
 import { h } from "../core/dom";
+import { loadNumber, saveNumber } from "../core/prefs";
 import { ResultOverlay } from "../viewer/resultOverlay";
 import { classLegend, heatmapLegend } from "./legend";
 import { statsTable } from "./stats";
@@ -98,8 +99,8 @@ export class ResultView {
       this.overlay.setOpacity(Number(this.opacity.value) / 100),
     );
     this.threshold.addEventListener("input", () => {
-      this.thresholdText.textContent = `${this.threshold.value} %`;
-      state.threshold = String(this.currentThreshold());
+      this.showThreshold();
+      if (this.shown) saveNumber(`threshold:${this.shown.id}`, Number(this.threshold.value));
       this.updateExports();
       this.scheduleRedraw();
     });
@@ -108,6 +109,14 @@ export class ResultView {
       this.scheduleRedraw();
     });
     this.overlay.setOpacity(Number(this.opacity.value) / 100);
+    this.state = state;
+  }
+
+  private state: DOMStringMap | null = null;
+
+  private showThreshold(): void {
+    this.thresholdText.textContent = `${this.threshold.value} %`;
+    if (this.state) this.state.threshold = String(this.currentThreshold());
   }
 
   /** The result on screen, or null. */
@@ -118,6 +127,9 @@ export class ResultView {
   /** Show `result` (completed) as the overlay with its legend, areas and exports. */
   async show(result: ResultInfo): Promise<void> {
     this.shown = { ...result, id: String(result.id) };
+    // Each result keeps the threshold last chosen for it (across reloads too).
+    this.threshold.value = String(loadNumber(`threshold:${this.shown.id}`, 0));
+    this.showThreshold();
     this.mode.replaceChildren(
       h("option", { value: "classes" }, "Classes"),
       ...result.classes.map((c) =>

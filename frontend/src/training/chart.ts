@@ -4,9 +4,16 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { FINAL_DEFINITION, finalLegend, finalMetric, type FinalValues } from "../core/figures";
-import { chartColumns, hasValidation, type ChartView } from "./chartdata";
+import {
+  chartColumns,
+  hasValidation,
+  yRange,
+  type ChartColumns,
+  type ChartView,
+} from "./chartdata";
 import type { HistoryPoint } from "./types";
 
+/** The chart's height in the panel; expanded, it fills its (larger) container. */
 const HEIGHT = 200;
 /** Series colours (end-to-end tests look for the training curve's colour on the canvas). */
 export const TRAIN_COLOR = "#4c9bff";
@@ -18,6 +25,7 @@ const FINAL_COLOR = "#b04cd8";
 export class ConvergenceChart {
   private plot: uPlot | null = null;
   private points: readonly HistoryPoint[] = [];
+  private columns: ChartColumns | null = null;
   private final: FinalValues | null = null;
   private observer: ResizeObserver;
   /** The final-value series' legend label (uPlot shows this element as it is). */
@@ -53,8 +61,20 @@ export class ConvergenceChart {
     );
     this.showFinal();
     if (!this.plot) return;
-    this.plot.setData(chartColumns(points, this.view, this.final) as uPlot.AlignedData);
+    this.columns = chartColumns(points, this.view, this.final);
+    this.plot.setData(this.columns as uPlot.AlignedData);
     this.plot.setSeries(3, { show: hasValidation(points) });
+    // The range the axis takes (uPlot applies it on its next redraw).
+    const y = yRange(this.columns, this.view.log);
+    this.host.dataset.yMin = y ? String(y[0]) : "";
+    this.host.dataset.yMax = y ? String(y[1]) : "";
+  }
+
+  /** The y range: the smoothed curve, validation and final value set it (raw spikes do not). */
+  private range(min: number, max: number): [number, number] {
+    const range = this.columns ? yRange(this.columns, this.view.log) : null;
+    if (range) return range;
+    return this.view.log ? [Math.max(min, 1e-6), Math.max(max, 1e-5)] : [min, max];
   }
 
   private showFinal(): void {
@@ -78,10 +98,19 @@ export class ConvergenceChart {
     return Math.max(200, Math.floor(this.host.clientWidth || 300));
   }
 
-  private resize(): void {
-    if (this.plot && Math.abs(this.plot.width - this.width()) > 1) {
-      this.plot.setSize({ width: this.width(), height: HEIGHT });
-    }
+  /** 200 px in the panel; in the expanded view the height its container gives it. */
+  private height(): number {
+    const expanded = this.host.closest(".tr-expanded") !== null;
+    return expanded ? Math.max(HEIGHT, Math.floor(this.host.clientHeight - 40)) : HEIGHT;
+  }
+
+  /** Fit the chart to its container again (after expanding or collapsing it). */
+  resize(): void {
+    if (!this.plot) return;
+    const width = this.width();
+    const height = this.height();
+    if (Math.abs(this.plot.width - width) > 1 || Math.abs(this.plot.height - height) > 1)
+      this.plot.setSize({ width, height });
   }
 
   private rebuild(): void {
@@ -95,12 +124,15 @@ export class ConvergenceChart {
     };
     const opts: uPlot.Options = {
       width: this.width(),
-      height: HEIGHT,
+      height: this.height(),
       legend: { show: true, live: false },
       cursor: { drag: { x: true, y: false } },
       scales: {
         x: { time: false },
-        y: this.view.log ? { distr: 3, log: 10 } : { auto: true },
+        y: {
+          ...(this.view.log ? { distr: 3, log: 10 } : {}),
+          range: (_u, min, max) => this.range(min, max),
+        },
       },
       axes: [
         { ...axis, label: "iteration", size: 34, labelSize: 14 },
@@ -126,11 +158,8 @@ export class ConvergenceChart {
         },
       ],
     };
-    this.plot = new uPlot(
-      opts,
-      chartColumns(this.points, this.view, this.final) as uPlot.AlignedData,
-      this.host,
-    );
+    this.columns = chartColumns(this.points, this.view, this.final);
+    this.plot = new uPlot(opts, this.columns as uPlot.AlignedData, this.host);
     this.setPoints(this.points);
   }
 

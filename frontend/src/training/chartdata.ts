@@ -74,3 +74,25 @@ export function hasValidation(points: readonly HistoryPoint[]): boolean {
       (p.val_error_rate !== null && p.val_error_rate !== undefined),
   );
 }
+
+/**
+ * The y-axis range that follows the smoothed curve, the validation line and the final value
+ * (not the raw points: a single-batch spike is drawn off the top instead of squashing the
+ * curve), padded by 6 % (a factor on a log axis); null when there is nothing to show.
+ */
+export function yRange(columns: ChartColumns, log: boolean): [number, number] | null {
+  const values = [...columns[2], ...columns[3], ...columns[4]].filter(
+    (v): v is number => v !== null && Number.isFinite(v) && (!log || v > 0),
+  );
+  if (!values.length) return null;
+  let lo = Math.min(...values);
+  const hi = Math.max(...values);
+  if (log) {
+    const pad = Math.pow(hi / lo, 0.06) * 1.05;
+    return [lo / pad, hi * pad];
+  }
+  const span = hi - lo || Math.abs(hi) * 0.1 || 1;
+  // Losses and error rates are never negative: the padding stops at zero.
+  lo = lo >= 0 ? Math.max(0, lo - span * 0.06) : lo - span * 0.06;
+  return [lo, hi + span * 0.06];
+}

@@ -11,6 +11,7 @@ import { formatEta, formatMetric, type Metric } from "../core/format";
 import { finalElement, validationTables, weightsText } from "../core/figures";
 import { AdvancedDialog } from "./advanced";
 import { ConvergenceChart } from "./chart";
+import { askContinue } from "./continueDialog";
 import type { ChartView } from "./chartdata";
 import { buttonsFor, isActive, stateLabel, type ButtonStates } from "./controls";
 import { BasicForm } from "./form";
@@ -89,6 +90,8 @@ class TrainingPanel {
   private readonly warningBox = h("ul", { class: "tr-warnings", role: "status", hidden: true });
   private readonly outcomeBox = h("div", { class: "tr-outcome", hidden: true });
   private outcomeKey = "";
+  /** The run whose settings the form was filled with. */
+  private formRunId: string | null = null;
   private readonly runSelect = h("select", { class: "tr-runs", "aria-label": "Run" });
   private readonly metric: HTMLSelectElement;
   private readonly smoothing = h("input", {
@@ -102,6 +105,13 @@ class TrainingPanel {
   private readonly previewToggle = h("input", { type: "checkbox", class: "tr-preview-toggle" });
   private readonly previewStatus = h("span", { class: "tr-preview-status" });
   private readonly chartBox: HTMLElement;
+  /** The expanded chart's heading: the architecture and the final values beside it. */
+  private readonly chartTitle = h("div", { class: "tr-chart-title" });
+  private readonly expandButton = h(
+    "button",
+    { type: "button", class: "tr-chart-expand", title: "Show the curve large (Esc closes)" },
+    "Expand",
+  );
 
   constructor(
     private readonly root: HTMLElement,
@@ -132,11 +142,18 @@ class TrainingPanel {
     );
     this.smoothing.value = "0.6";
     const chartHost = h("div", { class: "tr-chart" });
-    this.chartBox = h("div", { class: "tr-chart-box" }, this.chartControls(), chartHost);
+    this.chartBox = h(
+      "div",
+      { class: "tr-chart-box" },
+      this.chartTitle,
+      this.chartControls(),
+      chartHost,
+    );
     this.render(options);
     this.chart = new ConvergenceChart(chartHost, this.view());
     this.watcher = new RunWatcher(app.socket, {
       history: (e) => {
+        if (this.run && e.settings) this.loadForm(this.run.id, e.settings);
         this.points = e.history ?? [];
         this.applyRun({ ...runFromEvent(e), settings: e.settings, class_info: e.class_info });
         this.drawChart();
@@ -150,7 +167,10 @@ class TrainingPanel {
       app,
       () => this.run?.id ?? null,
       () => this.run?.state === "running",
-      (text) => (this.previewStatus.textContent = text),
+      (text) => {
+        this.previewStatus.textContent = text;
+        root.dataset.previewVersion = String(this.preview?.version ?? 0);
+      },
       (loaded, resultId) => {
         root.dataset.preview = resultId ?? "";
         root.dataset.previewLoaded = String(loaded);
@@ -176,7 +196,16 @@ class TrainingPanel {
       this.metric,
       h("label", { class: "tr-inline-label" }, "smoothing ", this.smoothing),
       h("label", { class: "tr-inline-label" }, this.log, " log"),
+      this.expandButton,
     );
+  }
+
+  /** Give the curve room: a large panel over the page, or back into the column. */
+  private setExpanded(expanded: boolean): void {
+    this.chartBox.classList.toggle("tr-expanded", expanded);
+    this.root.dataset.chartExpanded = String(expanded);
+    this.expandButton.textContent = expanded ? "Close" : "Expand";
+    this.chart.resize();
   }
 
   private render(options: TrainingOptions): void {
@@ -231,6 +260,13 @@ class TrainingPanel {
     for (const el of [this.metric, this.smoothing, this.log]) {
       el.addEventListener("input", () => this.chart.setView(this.view()));
     }
+    this.expandButton.addEventListener("click", () =>
+      this.setExpanded(!this.chartBox.classList.contains("tr-expanded")),
+    );
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.chartBox.classList.contains("tr-expanded"))
+        this.setExpanded(false);
+    });
     this.previewToggle.addEventListener("change", () =>
       this.preview.setEnabled(this.previewToggle.checked),
     );
@@ -275,11 +311,18 @@ class TrainingPanel {
       if (this.run?.id !== id) return;
       this.points = mergePoints(run.history ?? [], this.points).points;
       this.applyRun(run);
-      if (isActive(run.state)) this.form.load(run.settings);
+      this.loadForm(id, run.settings);
       this.drawChart();
     } catch (error) {
       showError(error);
     }
+  }
+
+  /** The form says how the run on show was trained (once per run: later edits are kept). */
+  private loadForm(id: string, settings: Run["settings"]): void {
+    if (this.formRunId === id) return;
+    this.formRunId = id;
+    this.form.load(settings);
   }
 
   /** Read the run again (history and outcome) once it has finished. */
@@ -297,8 +340,10 @@ class TrainingPanel {
 
   private applyRun(update: Partial<Run>): void {
     if (!this.run) return;
+    const previous = this.run.state;
     const defined = Object.fromEntries(Object.entries(update).filter(([, v]) => v !== undefined));
     this.run = { ...this.run, ...defined, id: this.run.id };
+    if (update.state === "running" && previous !== "running") this.preview?.poke();
     if (update.error) this.showJobError(update.error);
     else if (update.state && update.state !== "failed") this.hideError();
     this.updateStatus();
@@ -327,7 +372,13 @@ class TrainingPanel {
   /** The run's preparation goes on: "Preparing labels… 3/7". */
   private onProgress(e: ProgressEvent): void {
     if (this.run?.phase === "training") return; // a late event after the first iteration
-    this.applyRun({ phase: e.phase, progress: { step: e.step, done: e.done, total: e.total } });
+    // A run that prepares runs, even when its "running" news came before we watched it.
+    const state: RunState | undefined = this.run?.state === "queued" ? "running" : undefined;
+    this.applyRun({
+      state,
+      phase: e.phase,
+      progress: { step: e.step, done: e.done, total: e.total },
+    });
   }
 
   private onState(e: StateEvent): void {
@@ -392,6 +443,13 @@ class TrainingPanel {
       if (run.final)
         this.current.append(" · ", finalElement(run.final, done ? "final " : "", "tr-final"));
     } else this.current.replaceChildren();
+    this.chartTitle.replaceChildren(
+      h("strong", {}, this.archName.textContent ?? ""),
+      run?.final ? finalElement(run.final, " · final ", "tr-chart-final") : "",
+      run
+        ? h("span", { class: "tr-chart-iter" }, ` · ${this.current.firstChild?.textContent ?? ""}`)
+        : "",
+    );
     this.speed.hidden = state !== "running";
     this.speed.textContent = run ? this.speedText(run) : "";
     this.showWarnings(run?.warnings ?? []);
@@ -484,10 +542,13 @@ class TrainingPanel {
           },
         );
         const id = String(answer.run_id);
+        this.formRunId = id; // the form holds this run's settings already
         this.run = { id, state: answer.state ?? "queued", settings: basic.settings, iteration: 0 };
         this.points = [];
         this.drawChart();
         this.watcher.watch(id);
+        // The run may have started before this browser joined its room: read its state.
+        void this.refresh(id);
         await this.loadRuns(false);
       } catch (error) {
         const fields =
@@ -504,29 +565,42 @@ class TrainingPanel {
   private async control(action: Action): Promise<void> {
     const run = this.run;
     if (!run) return;
+    let body: { iterations: number; learning_rate: number } | undefined;
+    if (action === "continue") {
+      const choice = await this.askContinue(run);
+      if (!choice) return;
+      body = choice;
+    }
     await this.withBusy(async () => {
       try {
         const answer = await sendJson<Run>(
           "POST",
           `/api/training/${encodeURIComponent(run.id)}/${action}`,
-          this.controlBody(action, run),
+          body,
         );
         if (this.run?.id === run.id) this.applyRun({ ...answer, history: undefined });
         if (action === "continue") this.watcher.rejoin();
       } catch (error) {
         this.showRequestError(error);
+        // Refused (another browser continued or stopped it first): show its real state.
+        if (error instanceof ApiError && error.status === 409) void this.refresh(run.id);
       }
     });
   }
 
-  /** Continue of a run that did all its iterations trains the Iterations field's number more. */
-  private controlBody(action: Action, run: Run): { iterations: number } | undefined {
-    if (action !== "continue") return undefined;
-    const done = run.iterations !== undefined && run.iteration >= run.iterations;
-    const more = Number(this.form.collect().settings.iterations);
-    return run.state === "completed" || done
-      ? { iterations: more > 0 ? Math.round(more) : 100 }
-      : undefined;
+  /** The Continue dialog for the run as the server has it now (checkpoint, settings). */
+  private async askContinue(run: Run) {
+    let fresh = run;
+    try {
+      fresh = await getJson<Run>(`/api/training/${encodeURIComponent(run.id)}`);
+    } catch {
+      // the run as last seen is good enough to ask
+    }
+    const name = runLabel(
+      fresh,
+      this.form.architectureLabel(String(fresh.settings?.architecture ?? "")),
+    );
+    return askContinue(fresh, name);
   }
 
   private async withBusy(work: () => Promise<void>): Promise<void> {

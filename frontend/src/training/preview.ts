@@ -7,7 +7,8 @@ import { ResultOverlay } from "../viewer/resultOverlay";
 import { visibleBox } from "../core/geometry";
 import type { JobErrorEvent } from "./types";
 
-export const PREVIEW_EVERY_MS = 5000;
+/** A new preview is asked for this long after the last one was (or at once when it ends later). */
+export const PREVIEW_EVERY_MS = 3000;
 const GIVE_UP_MS = 60000;
 
 interface DoneEvent {
@@ -20,7 +21,8 @@ export class LivePreview {
   private enabled = false;
   private timer: number | null = null;
   private pending: { resultId: string | null; since: number } | null = null;
-  private version = 0;
+  /** How many previews have been shown (each one with the weights of its moment). */
+  version = 0;
   readonly overlay: ResultOverlay;
 
   /** `onShown(loaded, resultId)` reports the preview overlay's state (for tests and styling). */
@@ -52,6 +54,11 @@ export class LivePreview {
       }
     });
     app.bus.on("slide:opened", () => this.overlay.clear());
+  }
+
+  /** Ask for a preview now when none is pending (the run just started or resumed). */
+  poke(): void {
+    if (this.enabled && !this.pending) void this.tick();
   }
 
   /** Turn the preview on or off (off removes its overlay). */
@@ -98,10 +105,21 @@ export class LivePreview {
       this.pending = { resultId, since: this.pending?.since ?? Date.now() };
       this.app.socket.emit("watch", { result_id: resultId });
       this.onStatus("Preview: computing…");
+      this.showElapsed(resultId);
     } catch (error) {
       this.pending = null;
       this.onStatus(`Preview failed: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /** "Preview: computing… 3 s" while the server classifies the view. */
+  private showElapsed(resultId: string): void {
+    const timer = window.setInterval(() => {
+      const pending = this.pending;
+      if (!pending || pending.resultId !== resultId) return window.clearInterval(timer);
+      const seconds = Math.round((Date.now() - pending.since) / 1000);
+      this.onStatus(`Preview: computing… ${seconds} s`);
+    }, 1000);
   }
 
   private done(event: DoneEvent): void {
@@ -117,5 +135,7 @@ export class LivePreview {
     if (this.overlay.shown === resultId) this.overlay.update(params);
     else void this.overlay.show(resultId, params).catch((e: Error) => this.onStatus(e.message));
     this.onStatus(`Preview updated ${new Date().toLocaleTimeString()}`);
+    // The next one follows soon: the preview keeps up with the weights as they improve.
+    window.setTimeout(() => this.poke(), PREVIEW_EVERY_MS);
   }
 }

@@ -51,6 +51,8 @@ export interface Run extends RunOutcome {
   classes?: number[];
   iteration: number;
   iterations?: number;
+  /** The iteration of the checkpoint a Continue starts from. */
+  checkpoint_iteration?: number | null;
   history?: HistoryPoint[];
   app_id?: string | null;
   error?: JobError | null;
