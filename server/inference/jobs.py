@@ -48,10 +48,11 @@ log = logging.getLogger(__name__)
 
 # A live preview must come back within a few seconds while training holds the CPU/GPU: it
 # covers at most this many store pixels a side (the centre of a larger view), as one tile
-# cut to the view's size with a thin context margin (a 1024-px default tile took 7-14 s on
-# two CPU cores for the demo view; this one about a third of that).
+# cut to the view's size without a context margin (only the view's own border lacks
+# context). A 1024-px tile of Apply took 7-14 s on two CPU cores for the demo view; this
+# one about a third of that.
 PREVIEW_MAX_SIDE = 512
-PREVIEW_MARGIN = 32
+PREVIEW_MARGIN = 0
 ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict[str, Any]]]
 
 
@@ -404,7 +405,7 @@ def _preview_box(
 def _preview_geometry(
     box: tuple[float, float, float, float], app_mpp: float, slide_mpp: float | None
 ) -> TileGeometry:
-    """One tile just large enough for the preview box (store pixels), thin context margin."""
+    """One tile just large enough for the preview box (store pixels), no context margin."""
     scale = app_mpp / slide_mpp if slide_mpp else 1.0
     side = max(box[2], box[3]) / scale
     core = max(STRIDE, min(PREVIEW_MAX_SIDE, math.ceil(side / STRIDE) * STRIDE))

@@ -8,6 +8,7 @@ import {
   FIELD_HELP,
   fieldGroup,
   fieldLabel,
+  flattenSettings,
   GROUP_HELP,
   parseValue,
   setPath,
@@ -192,6 +193,21 @@ export class AdvancedDialog {
       const rule = SHOWN_WHEN[field.path];
       if (rule) field.row.hidden = this.valueOf(rule[0]) !== rule[1] && !field.error.textContent;
     }
+  }
+
+  /** Fill the controls from a run's settings (the form shows how the run on show trained). */
+  load(settings: Settings): void {
+    const values = new Map(flattenSettings(settings));
+    for (const field of this.fields) {
+      if (field.control === this.encoderSelect || !values.has(field.path)) continue;
+      const value = values.get(field.path);
+      if (field.control instanceof HTMLInputElement && field.control.type === "checkbox")
+        field.control.checked = value === true;
+      else if (value === null || typeof value !== "object")
+        field.control.value = value === null ? "" : String(value);
+    }
+    this.clearErrors();
+    this.syncVisibility();
   }
 
   /** Put every control back to the server's default. */

@@ -323,6 +323,7 @@ class TrainingPanel {
     if (this.formRunId === id) return;
     this.formRunId = id;
     this.form.load(settings);
+    this.advanced.load(settings);
   }
 
   /** Read the run again (history and outcome) once it has finished. */
