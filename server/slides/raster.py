@@ -109,24 +109,28 @@ def _read(
     # from the slide's edge and put the white that lies before it back in front.
     sx, sy = max(ix, 0), max(iy, 0)
     location = (round(sx * ds), round(sy * ds))
-    pixels = _on_white(slide.read_region(location, level, (iw - sx + ix, ih - sy + iy)))
+    rgb = _white_rgb(slide.read_region(location, level, (iw - sx + ix, ih - sy + iy)))
     if (sx, sy) != (ix, iy):
         pad = ((sy - iy, 0), (sx - ix, 0), (0, 0))
-        pixels = np.pad(pixels, pad, constant_values=255)
+        rgb = Image.fromarray(np.pad(np.asarray(rgb), pad, constant_values=255))
     # The level position OpenSlide reads from (location ÷ downsample, not always sx, sy).
     ax, ay = location[0] / ds - (sx - ix), location[1] / ds - (sy - iy)
     box = (lx - ax, ly - ay, lx - ax + w * ratio, ly - ay + h * ratio)
-    rgb = Image.fromarray(pixels)
     return np.asarray(rgb.resize((w, h), Image.Resampling.BILINEAR, box=box))
 
 
 def _on_white(region: Image.Image) -> np.ndarray:
-    # Pillow's C code (which releases the GIL) does the work: reader threads run in parallel.
+    return np.asarray(_white_rgb(region))
+
+
+def _white_rgb(region: Image.Image) -> Image.Image:
+    """An RGBA read as RGB on white (transparent: outside the scanned area). Pillow's C code
+    (which releases the GIL) does the work: reader threads run in parallel."""
     if region.getextrema()[3][0] == 255:
-        return np.asarray(region.convert("RGB"))
+        return region.convert("RGB")
     rgb = Image.new("RGB", region.size, WHITE)
     rgb.paste(region, mask=region.getchannel("A"))
-    return np.asarray(rgb)
+    return rgb
 
 
 def inside_span(lo: float, hi: float, size: int) -> tuple[int, int]:
