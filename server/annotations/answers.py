@@ -19,7 +19,7 @@ from server.slides.library import SlideEntry
 
 def um2(area_px: float, entry: SlideEntry) -> float | None:
     """An area in µm² from px² and the slide's µm/px (None when unknown)."""
-    mpp = entry.info.mpp
+    mpp = entry.details.mpp
     return area_px * mpp * mpp if mpp else None
 
 

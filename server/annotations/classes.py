@@ -125,7 +125,7 @@ def create_class(store: Store, name: object, color: object = None) -> dict:
     _check_unique(store, name)
     with store.transaction() as conn:
         class_id = insert_class(conn, name, color)
-    return get_class(store, class_id)
+    return _existing(store, class_id)
 
 
 def update_class(store: Store, class_id: int, name: object = None, color: object = None) -> dict:
@@ -139,7 +139,15 @@ def update_class(store: Store, class_id: int, name: object = None, color: object
     store.execute(
         "UPDATE classes SET name = ?, color = ? WHERE id = ?", (new_name, new_color, class_id)
     )
-    return get_class(store, class_id)
+    return _existing(store, class_id)
+
+
+def _existing(store: Store, class_id: int) -> dict:
+    """A class just written (KeyError when it is not there)."""
+    found = get_class(store, class_id)
+    if found is None:
+        raise KeyError(class_id)
+    return found
 
 
 def reorder_classes(store: Store, ids: object) -> list[dict]:

@@ -67,7 +67,7 @@ def validate_edit(store: Store, entry: SlideEntry, body: object) -> Edit:
 
 
 def _radius(value: object, entry: SlideEntry) -> float:
-    limit = max(entry.info.width, entry.info.height)
+    limit = max(entry.details.width, entry.details.height)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise UserError("The brush needs a radius (a number of level-0 pixels)")
     if not value > 0:  # also NaN; no math.isfinite: it overflows on huge integers
@@ -98,7 +98,7 @@ def tool_shape(edit: Edit, width: int, height: int) -> BaseGeometry:
 
     TooMuchWork (before any buffering or repair) when its estimated work is over a limit.
     """
-    if edit.tool in ("brush", "eraser"):
+    if edit.radius is not None:  # brush and eraser
         shape = stroke_shape(edit.points, edit.radius, (width, height))
     else:
         shape = polygon_shape(edit.points, (width, height))

@@ -69,7 +69,8 @@ def record(conn: sqlite3.Connection, slide_id: str, action: str, written: Writte
         "INSERT INTO annotation_steps (slide_id, seq, action, created) VALUES (?, ?, ?, ?)",
         (slide_id, seq, action, time.time()),
     )
-    items = [(i, None, 0) for i in written.killed] + [(i, None, 1) for i in written.created]
+    items: list[tuple[int | None, int | None, int]] = [(i, None, 0) for i in written.killed]
+    items += [(i, None, 1) for i in written.created]
     items += [(None, i, 0) for i in written.rois_killed]
     items += [(None, i, 1) for i in written.rois_created]
     conn.executemany(
@@ -118,7 +119,7 @@ def can_undo_redo(store: Store, slide_id: str) -> tuple[bool, bool]:
         "SELECT SUM(undone = 0), SUM(undone = 1) FROM annotation_steps WHERE slide_id = ?",
         (slide_id,),
     )
-    return bool(row[0]), bool(row[1])
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 
 def next_step(store: Store, slide_id: str, redo: bool) -> Step | None:

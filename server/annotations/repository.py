@@ -287,9 +287,10 @@ def merge_cells(pieces: Sequence[BaseGeometry]) -> BaseGeometry:
     shells, aside = _set_holes_aside(polys[crossing])
     parts = list(shapely.get_parts(repair(shapely.union_all(shells))))
     if aside:
-        parts = _put_holes_back(parts, aside)
-        if parts is None:  # numerically ambiguous: the plain overlay of everything
+        restored = _put_holes_back(parts, aside)
+        if restored is None:  # numerically ambiguous: the plain overlay of everything
             return merge_pieces(polys)
+        parts = restored
     return _collect(inner + parts)
 
 
@@ -311,7 +312,7 @@ def _set_holes_aside(polys: np.ndarray) -> tuple[list[Polygon], list]:
         if not clear.any():
             shells.append(poly)
             continue
-        pairs = list(zip(holes, clear, strict=True))
+        pairs = list(zip(holes, np.asarray(clear), strict=True))
         shells.append(Polygon(poly.exterior, [h for h, c in pairs if not c]))
         aside += [h for h, c in pairs if c]
     return shells, aside
@@ -374,6 +375,7 @@ def write_changes(
             " VALUES (?, ?, ?, ?, 1, ?, ?)",
             (slide_id, c.class_id, c.cx, c.cy, c.after.wkb, c.after.area),
         ).lastrowid
+        or 0  # sqlite always gives an INSERT's row id
         for c in cells
         if c.after is not None
     ]
@@ -384,6 +386,7 @@ def write_changes(
             " VALUES (?, 1, ?, ?, ?)",
             (slide_id, p.wkb, p.area, p.coords),
         ).lastrowid
+        or 0  # sqlite always gives an INSERT's row id
         for p in new_rois
     ]
     return Written(bump_version(conn, slide_id), killed, created, list(dead_rois), rois_created)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -35,6 +35,7 @@ from server.annotations.geojson import ImportedLabels, export_collection, parse_
 from server.annotations.geometry import (
     CELL,
     MAX_CELLS,
+    Piece,
     TooMuchWork,
     cell_range,
     make_piece,
@@ -89,7 +90,7 @@ class AnnotationService:
     def edit(self, entry: SlideEntry, body: object) -> str:
         """Apply one brush/eraser/polygon/ROI edit; the committed answer as JSON text."""
         edit = validate_edit(self.store, entry, body)
-        info = entry.info
+        info = entry.details
         shape = compute(tool_shape, edit, info.width, info.height)
         with self.lock(entry.id):
             if edit.tool == "roi":
@@ -121,8 +122,8 @@ class AnnotationService:
         cells: list[CellChange],
         delta: Delta,
         client_id: str | None,
-        new_rois: list = (),
-        dead_rois: list[int] = (),
+        new_rois: Sequence[Piece] = (),
+        dead_rois: Sequence[int] = (),
     ) -> str:
         """Write the changes and their history step in one transaction, then answer."""
         if not cells and not new_rois and not dead_rois:
@@ -176,7 +177,7 @@ class AnnotationService:
 
         Where features overlap, the later one takes the pixels (as a sequence of edits would).
         """
-        info = entry.info
+        info = entry.details
         imported: ImportedLabels = compute(_parse_import, doc, info.width, info.height)
         names = list(imported.labels)
         cut = compute(_cut_imported, [imported.labels[n] for n in names], imported.rois)
@@ -313,7 +314,7 @@ class AnnotationService:
         """(uint8 mask, legend) at `downsample`; value = class position + 1."""
         if not 1 <= downsample <= MAX_DOWNSAMPLE:
             raise UserError(f"downsample must be between 1 and {MAX_DOWNSAMPLE}")
-        cols, rows = mask_size(entry.info.width, entry.info.height, downsample)
+        cols, rows = mask_size(entry.details.width, entry.details.height, downsample)
         if cols * rows > MAX_MASK_PIXELS:
             raise UserError(
                 f"A mask of {cols}×{rows} pixels is too large",
@@ -326,7 +327,7 @@ class AnnotationService:
             str(i + 1): {"id": c["id"], "name": c["name"], "color": c["color"]}
             for i, c in enumerate(ordered)
         }
-        info = entry.info
+        info = entry.details
         return compute(rasterise, by_value, info.width, info.height, downsample), legend
 
     # ---- answers and events --------------------------------------------------------
@@ -385,7 +386,7 @@ class AnnotationService:
 
 
 # The fields of an `annotations:changed` event that says "reload" (features null).
-_RELOAD = {"removed": [], "classes": [], "bounds": None}
+_RELOAD: dict[str, object] = {"removed": [], "classes": [], "bounds": None}
 
 
 def _class_ids_now(conn: sqlite3.Connection) -> set[int]:
