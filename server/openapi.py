@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 
 from server import __version__
 from server.annotations.classes import MAX_CLASSES, MAX_NAME_LENGTH
@@ -53,8 +53,8 @@ RUN_STATES = ("queued", "running", "paused", "stopped", "completed", "failed", "
 RESULT_STATES = ("queued", "running", "completed", "failed", "cancelled")
 CONTROL_ACTIONS = ("pause", "resume", "stop", "continue")
 MAX_CONTINUE_ITERATIONS = 10_000_000
-DEFAULT_MAX_BODY = next(
-    f.default for f in dataclasses.fields(Config) if f.name == "max_request_bytes"
+DEFAULT_MAX_BODY = cast(
+    int, next(f.default for f in dataclasses.fields(Config) if f.name == "max_request_bytes")
 )
 MiB = 1 << 20
 
@@ -579,7 +579,7 @@ def _training_schemas() -> dict[str, Schema]:
         ["index", "name", "color"],
         "A class of a model: `index` is its output channel.",
     )
-    run = {
+    run: dict[str, Schema] = {
         "id": STRING,
         "state": {"enum": list(RUN_STATES)},
         "settings": ref("TrainingSettings"),
@@ -796,7 +796,7 @@ def _validation_schema() -> Schema:
 
 
 def _app_schemas() -> dict[str, Schema]:
-    app = {
+    app: dict[str, Schema] = {
         "id": STRING,
         "name": STRING,
         "created": {"type": "string", "description": "ISO 8601, UTC"},
@@ -852,7 +852,7 @@ def _inference_schemas() -> dict[str, Schema]:
         },
         ["id", "index", "name", "color", "pixels", "area_mm2", "fraction"],
     )
-    result = {
+    result: dict[str, Schema] = {
         "id": STRING,
         "state": {"enum": list(RESULT_STATES)},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
