@@ -256,6 +256,16 @@ def test_apps_and_results_named_in_units_and_kept(page, server_factory, tmp_path
 
     # 6: the ROI in µm, rounded (808.89 px × 0.499 µm/px = 403.6 µm).
     assert panel.locator(".inf-roi").inner_text() == "ROI 1 (404 × 404 µm)"
+    fits = page.evaluate(
+        """() => {
+            const select = document.querySelector('#inference-panel .inf-roi');
+            const ctx = document.createElement('canvas').getContext('2d');
+            ctx.font = getComputedStyle(select).font;
+            const text = select.options[select.selectedIndex].textContent;
+            return ctx.measureText(text).width + 24 <= select.clientWidth;  // 24: the arrow
+        }"""
+    )
+    assert fits, "the ROI's name is shown whole"
     page.get_by_test_id("toggle-annotations").click()
     panel.locator("input[name=inf-region][value=view]").check()
     panel.locator(".inf-apply").click()
