@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,9 @@ def app_config(
     classes = from_json(row["classes"])
     label = ARCHITECTURES[settings["architecture"]].label.replace(" (Default)", "")
     return {
-        "name": f"{label} · {', '.join(c['name'] for c in classes)} · run {run_id}",
+        # What tells a run's apps apart (a continuation has more iterations, a later date).
+        "name": f"{label} · {', '.join(c['name'] for c in classes)} · "
+        f"{lineage.iterations} it. · {time.strftime('%d %b %Y %H:%M')}",
         "architecture": settings["architecture"],
         "encoder": settings["encoder"],
         "num_classes": len(classes),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,11 @@ def test_polygon_lasso_roi_and_live_updates(page, demo_server):
     other.goto(page.url)
     wait_settled(other)
 
+    # A blank class name is refused with a message, not silently.
+    page.get_by_test_id("new-class-name").fill("   ")
+    page.get_by_test_id("add-class").click()
+    page.locator("#toasts").get_by_text("cannot be blank").wait_for()
+
     add_class(page, "Gland")
     class_row(other, "Gland").wait_for()  # classes:changed reached the other browser
     class_row(page, "Gland").locator(".class-name").click()
@@ -260,6 +266,15 @@ def test_polygon_lasso_roi_and_live_updates(page, demo_server):
     right, bottom = screen.image_xy(300, 260)
     assert min(xs) == pytest.approx(left, abs=1) and max(xs) == pytest.approx(right, abs=1)
     assert min(ys) == pytest.approx(top, abs=1) and max(ys) == pytest.approx(bottom, abs=1)
+    # Its size is listed in physical units, rounded: "180 × 110 screen px" in µm.
+    mpp = demo_server.get(f"/api/slides/{slide_id}").json()["mpp"]
+    listed = re.search(
+        r"([\d.,]+) × ([\d.,]+) µm", page.get_by_test_id("roi-row").first.inner_text()
+    )
+    assert listed, page.get_by_test_id("roi-row").first.inner_text()
+    width_um, height_um = (float(v.replace(",", "")) for v in listed.groups())
+    assert width_um == pytest.approx((right - left) * mpp, rel=0.01)
+    assert height_um == pytest.approx((bottom - top) * mpp, rel=0.01)
 
     # ROI polygon: click vertices, a double-click on the last one closes it.
     press(page, "o")

@@ -3,7 +3,7 @@
 import { button, h } from "../core/dom";
 import { icon } from "../core/icons";
 import { confirmDialog } from "../core/dialog";
-import { showError } from "../core/toast";
+import { showError, toast } from "../core/toast";
 import type { LabelClass } from "../core/app";
 import * as api from "./api";
 import type { ClassStore } from "./classStore";
@@ -36,7 +36,11 @@ export class ClassPanel {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = name.value.trim();
-      if (!text) return;
+      if (!text) {
+        toast("Give the class a name: it cannot be blank.", "error");
+        name.focus();
+        return;
+      }
       api.createClass(text).then(
         (created) => {
           name.value = "";
@@ -153,7 +157,10 @@ export class ClassPanel {
       this.renaming = null;
       const text = input.value.trim();
       if (save && text && text !== cls.name) this.patch(cls.id, { name: text });
-      else this.render();
+      else {
+        if (save && !text) toast("A class name cannot be blank; the name was kept.", "error");
+        this.render();
+      }
     };
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter") finish(true);

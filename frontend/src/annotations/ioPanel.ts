@@ -4,6 +4,8 @@ import { ApiError } from "../core/api";
 import { button, downloadBlob, h } from "../core/dom";
 import { icon } from "../core/icons";
 import { confirmDialog } from "../core/dialog";
+import { formatBoxSize } from "../core/format";
+import type { SlideSummary } from "../core/app";
 import { showError, toast } from "../core/toast";
 import * as api from "./api";
 import { bboxOf, outerRing } from "./geometry";
@@ -38,11 +40,13 @@ function stem(name: string): string {
 export function mountIoPanel(
   root: HTMLElement,
   session: AnnotationSession,
-  slideName: () => string | null,
+  slide: () => SlideSummary | null,
 ): void {
+  const slideName = () => slide()?.name ?? null;
   const rois = h("ul", { class: "roi-list", "aria-label": "Regions of interest" });
   const renderRois = () => {
     const features = session.model.rois();
+    const mpp = slide()?.mpp ?? null;
     rois.replaceChildren(
       ...features.map((f, i) => {
         const roiId = (f.properties as RoiProperties).roi_id;
@@ -51,7 +55,7 @@ export function mountIoPanel(
           "li",
           { "data-testid": "roi-row", "data-roi-id": roiId },
           h("span", {}, `ROI ${i + 1}`),
-          h("span", { class: "muted" }, `${Math.round(x1 - x0)} × ${Math.round(y1 - y0)} px`),
+          h("span", { class: "muted" }, formatBoxSize(x1 - x0, y1 - y0, mpp)),
           button(icon("trash", 15), `Delete ROI ${i + 1}`, () => session.deleteRoi(roiId), {
             class: "icon danger",
             "data-testid": "roi-delete",

@@ -78,7 +78,7 @@ export function mountAnnotations(
     viewer,
   );
   new ClassPanel(elements.classPanel, classes, session.model);
-  mountIoPanel(elements.ioPanel, session, () => viewer.slide()?.name ?? null);
+  mountIoPanel(elements.ioPanel, session, () => viewer.slide());
 
   app.bus.on("slide:opened", (slide) => {
     tools.cancel();
