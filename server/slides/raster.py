@@ -126,10 +126,11 @@ def _on_white(region: Image.Image) -> np.ndarray:
 def _white_rgb(region: Image.Image) -> Image.Image:
     """An RGBA read as RGB on white (transparent: outside the scanned area). Pillow's C code
     (which releases the GIL) does the work: reader threads run in parallel."""
-    if region.getextrema()[3][0] == 255:
+    alpha = region.getchannel("A")
+    if alpha.getextrema()[0] == 255:
         return region.convert("RGB")
     rgb = Image.new("RGB", region.size, WHITE)
-    rgb.paste(region, mask=region.getchannel("A"))
+    rgb.paste(region, mask=alpha)
     return rgb
 
 

@@ -710,6 +710,7 @@ class PatchSampler:
         )
         x -= region.context_origin[0]
         y -= region.context_origin[1]
+        assert region.context is not None, "add_context first"
         view = region.context[max(y, 0) : y + c, max(x, 0) : x + c]
         if view.shape[:2] == (c, c):
             return view
