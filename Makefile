@@ -37,11 +37,15 @@ check-static: node_modules/.installed
 	diff -r .static-check static || { echo "static/ is stale: run 'make frontend' and commit static/"; rm -rf .static-check; exit 1; }
 	rm -rf .static-check
 
-lint: $(STAMP)
+## Style, types and layers: ruff, mypy, import-linter (Python); ESLint, Prettier (frontend).
+lint: $(STAMP) node_modules/.installed
 	$(VENV)/bin/ruff check server tests
 	$(VENV)/bin/ruff format --check server tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	npm run lint
 
-## Every test: lint, frontend unit tests, static freshness, pytest (API, socket, browser).
+## Every test: lint (style, types, layers), frontend unit tests, static freshness, pytest.
 test: $(STAMP) node_modules/.installed /usr/bin/chromium
 	$(MAKE) lint
 	$(MAKE) check-static

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from server.training.models import (
+from server.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     context_scale,
@@ -172,7 +172,7 @@ CONTEXT_SCALES = (0, 2, 4)  # its context view: none, or that many times a patch
 
 def validate_config(config: Any) -> None:
     """Check an app.json against the schema; AppInvalid naming the first problem."""
-    from server.training.models import ARCHITECTURES
+    from server.models import ARCHITECTURES
 
     if not isinstance(config, dict):
         raise AppInvalid("app.json must hold a JSON object")

@@ -36,9 +36,9 @@ from server.device import (  # noqa: E402
     select_device,
     to_device,
 )
+from server.errors import UserError  # noqa: E402
+from server.models import build_model  # noqa: E402
 from server.training.augment import crop_size  # noqa: E402
-from server.training.errors import TrainingError  # noqa: E402
-from server.training.models import build_model  # noqa: E402
 from server.training.sampler import SlideSource, load_cache  # noqa: E402
 from server.training.settings import validate  # noqa: E402
 from server.training.trainer import Trainer  # noqa: E402
@@ -189,7 +189,7 @@ def out_of_memory_check(settings: dict, cache, device: torch.device) -> list[str
     try:
         trainer.step()
         check(failures, False, "out-of-memory raised for batch 1024 of 1024²")
-    except TrainingError as exc:
+    except UserError as exc:
         check(failures, exc.message == "The GPU ran out of memory", f"OOM message: {exc.message}")
         check(failures, "smaller batch size or patch size" in (exc.hint or ""), "OOM hint")
     trainer.close()
@@ -216,7 +216,7 @@ def inference_section(device: torch.device) -> list[str]:
     from server.inference.probstore import ProbStore
     from server.inference.reader import WindowReader
     from server.inference.tiler import Grid, TileGeometry
-    from server.training.models import IMAGENET_MEAN, IMAGENET_STD
+    from server.models import IMAGENET_MEAN, IMAGENET_STD
     from tests.benchmarks.bench_inference import bench_throughput, generate_slide
 
     failures: list[str] = []

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from server.apps import save_app
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD, build_model
+from server.models import IMAGENET_MEAN, IMAGENET_STD, build_model
 from tests.helpers import DEMO_SLIDE
 
 CLASSES = [

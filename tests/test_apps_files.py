@@ -14,7 +14,7 @@ from safetensors.torch import save as save_safetensors
 
 from server import apps
 from server.inference.predictor import Predictor
-from server.training.models import build_model
+from server.models import build_model
 from tests.inference_support import app_config, fitted_state, make_app
 
 

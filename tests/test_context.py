@@ -18,10 +18,10 @@ from shapely.geometry import Polygon, box
 from server.apps import load_app_config
 from server.inference.reader import ContextLayout, WindowReader
 from server.inference.tiler import Grid, Tile
+from server.models import build_model
 from server.slides import raster
 from server.training import settings as training_settings
 from server.training.augment import AugmentConfig, augment
-from server.training.models import build_model
 from server.training.sampler import PatchSampler, SlideSource, add_context, load_cache
 from tests.helpers import DEMO_SLIDE
 from tests.inference_support import wait_for_result

@@ -23,7 +23,7 @@ from server.inference.regions import PolygonMask, RegionError, detect_tissue, pa
 from server.inference.stats import area_stats, pixel_area_um2
 from server.inference.thresholds import labels_of, threshold_level
 from server.inference.tiler import Grid, TileGeometry
-from server.training.models import build_model
+from server.models import build_model
 from tests.helpers import DEMO_SLIDE
 from tests.inference_support import APP_MPP, app_config, fitted_state
 

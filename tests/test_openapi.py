@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from server.openapi import UNDOCUMENTED_ROUTES, flask_path
+from server.api.schema import UNDOCUMENTED_ROUTES, flask_path
 from tests.helpers import DEMO_DIR, REPO, slide_id_by_name
 
 METHODS = ("get", "put", "post", "delete", "patch")

@@ -8,7 +8,7 @@ import pytest
 from safetensors.torch import save_file
 from shapely.geometry import LineString, box, mapping
 
-from server.training.models import build_model
+from server.models import build_model
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess, slide_id_by_name
 from tests.test_training_api import Watcher, run_info
 from tests.training_support import TINY, tissue_and_background, wait_for

@@ -11,16 +11,16 @@ from safetensors.torch import save_file
 from shapely.geometry import LineString, Polygon, box
 
 from server.apps import AppNotFound, list_apps, load_app_config, load_app_model, save_app
-from server.training import settings as training_settings
-from server.training.augment import AugmentConfig, augment, center
-from server.training.errors import TrainingError
-from server.training.models import (
+from server.errors import UserError
+from server.models import (
     ARCHITECTURES,
     EncoderWeightsError,
     FCN8s,
     build_model,
     imagenet_available,
 )
+from server.training import settings as training_settings
+from server.training.augment import AugmentConfig, augment, center
 from server.training.sampler import (
     IGNORE,
     PatchSampler,
@@ -186,20 +186,20 @@ def test_sampler_balances_classes_and_replays_its_state(labels):
 
 def test_label_errors(labels):
     names = ["Background", "Tissue"]
-    with pytest.raises(TrainingError, match="no labels"):
+    with pytest.raises(UserError, match="no labels"):
         load_cache([demo_source({})], 2.0, 64, names)
-    with pytest.raises(TrainingError, match="Only one class \\('Tissue'\\)"):
+    with pytest.raises(UserError, match="Only one class \\('Tissue'\\)"):
         load_cache([demo_source({1: labels[1]})], 2.0, 64, names)
     thin = LineString([(200, 200), (1500, 1500)]).buffer(1.5)  # 3 px wide at level 0
-    with pytest.raises(TrainingError, match="'Tissue' are thinner than one pixel at 2 µm/px"):
+    with pytest.raises(UserError, match="'Tissue' are thinner than one pixel at 2 µm/px"):
         load_cache([demo_source({0: labels[0], 1: thin})], 2.0, 64, names)
     # The same stroke is fine at the slide's own resolution.
     cache = load_cache([demo_source({0: labels[0], 1: thin})], 0.5, 64, names)
     assert cache.class_pixels[1] > 1000
-    with pytest.raises(TrainingError, match="cache holds"):
+    with pytest.raises(UserError, match="cache holds"):
         load_cache([demo_source(labels)], 2.0, 64, names, max_bytes=1000)
     unknown = SlideSource("x", "gone.svs", DEMO_SLIDE.parent / "gone.svs", 0.5, labels)
-    with pytest.raises(TrainingError, match="'gone.svs' could not be read"):
+    with pytest.raises(UserError, match="'gone.svs' could not be read"):
         load_cache([unknown], 2.0, 64, names)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from server.openapi import document
+from server.api.schema import document
 
 bp = Blueprint("openapi", __name__)
 
 
 @bp.get("/api/openapi.json")
 def openapi_document():
-    """The OpenAPI 3.1 document of every route (see server/openapi.py and docs/api.md)."""
+    """The OpenAPI 3.1 document of every route (see server/api/schema.py and docs/api.md)."""
     return jsonify(document())

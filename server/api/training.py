@@ -9,8 +9,8 @@ from server.annotations import repository
 from server.api.slides import readable_slide
 from server.context import Context, current_context
 from server.errors import UserError, not_found
+from server.models import ARCHITECTURES
 from server.training import settings as training_settings
-from server.training.models import ARCHITECTURES
 from server.training.runs import RunService
 from server.training.tensorboard import PREFIX, EmbeddedTensorBoard
 

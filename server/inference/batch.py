@@ -30,8 +30,8 @@ from server.inference.regions import RegionError, RegionSpec
 from server.inference.stats import area_stats, pixel_area_um2
 from server.inference.thresholds import parse_threshold
 from server.inference.tiler import TileGeometry
+from server.models import model_from_state
 from server.slides.metadata import read_info, slide_bounds
-from server.training.models import model_from_state
 
 KINDS = ("geojson", "tiff", "csv")
 SUFFIX = {"geojson": ".geojson", "tiff": ".tif", "csv": ".csv"}

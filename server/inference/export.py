@@ -29,6 +29,7 @@ import tifffile
 from affine import Affine
 from rasterio import features
 
+from server.errors import Conflict
 from server.inference.overlay import hex_rgb
 from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of
@@ -43,12 +44,9 @@ MAX_GEOJSON_PIXELS = 400_000_000
 MAX_GEOJSON_VERTICES = 20_000_000
 
 
-class ExportTooLarge(ValueError):
-    """An export over its size bound; `hint` says what to do instead."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
+class ExportTooLarge(Conflict):
+    """An export over its size bound (the result's size, not the request's: a Conflict);
+    `hint` says what to do instead."""
 
 
 def check_size(kind: str, width: int, height: int) -> None:

@@ -28,18 +28,18 @@ from server.device import select_device
 from server.errors import Conflict, UserError
 from server.events import room
 from server.inference import requests
-from server.inference.pipeline import Pipeline, Plan, gpu_threads
+from server.inference.pipeline import Pipeline, Plan, run_defaults
 from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
-from server.inference.regions import RegionError, RegionSpec
+from server.inference.regions import RegionSpec
 from server.inference.results import now_iso, result_dir, stale_stores, store_path
 from server.inference.tiler import STRIDE, TileGeometry
 from server.inference.viewing import ResultViewer
 from server.jobs import Throttle, compute, spawn
+from server.models import model_from_state
 from server.slides.library import SlideEntry
 from server.slides.metadata import slide_bounds
-from server.training.models import model_from_state
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -95,10 +95,8 @@ class InferenceJobs:
             log.warning("marked %d unfinished inference result(s) failed", interrupted)
         self.jobs: dict[str, Job] = {}
         self.device = select_device(ctx.config.device)
-        cuda = self.device.type == "cuda"
         self.geometry = _tile_geometry()
-        self.batch_size = 8 if cuda else 2
-        self.readers, self.writers = gpu_threads() if cuda else (1, 1)
+        self.batch_size, self.readers, self.writers = run_defaults(self.device.type == "cuda")
 
     # ---- starting jobs -----------------------------------------------------------------
 
@@ -413,8 +411,8 @@ def _preview_geometry(
 
 
 def _describe(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, RegionError):
-        return {"message": str(exc), "hint": None}
+    if isinstance(exc, UserError):
+        return {"message": exc.message, "hint": exc.hint}
     if isinstance(exc, apps.AppNotFound):
         return {"message": "The app no longer exists", "hint": "Choose another app."}
     if isinstance(exc, torch.cuda.OutOfMemoryError):

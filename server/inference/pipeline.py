@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import openslide
 
-from server.inference.predictor import Predictor
+from server.inference.predictor import Pending, Predictor
 from server.inference.probstore import ProbStore
 from server.inference.reader import TileReader
 from server.inference.regions import RegionMask, tile_in_region
-from server.inference.threads import queue, threading
 from server.inference.tiler import Grid, Tile, TileGeometry, plan_tiles
+from server.jobs import queue, threading
 
 
 def gpu_threads() -> tuple[int, int]:
@@ -91,7 +91,7 @@ class Pipeline:
             for i in range(max(1, writers))
         ]
         self._count_lock = threading.Lock()
-        self._pending = None
+        self._pending: tuple[list[Tile], Pending] | None = None
         # Seconds the driving thread spent waiting on each stage (where a slow run stalls).
         self.timings = dict.fromkeys(("read_wait", "submit", "device_wait", "write_wait"), 0.0)
         self._error: BaseException | None = None

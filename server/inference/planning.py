@@ -54,7 +54,7 @@ def resolve_region(
     full = facts.bounds or (0.0, 0.0, float(facts.width), float(facts.height))
     if spec.kind == "whole":
         return Region(*full)
-    if spec.kind == "bbox":
+    if spec.kind == "bbox" and spec.bbox is not None:
         return Region(*clip_rect(spec.bbox, (0.0, 0.0, float(facts.width), float(facts.height))))
     if spec.kind == "roi":
         if roi is None or roi.is_empty:

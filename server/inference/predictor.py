@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from server.device import autocast, prepare_model, to_device
 from server.inference.reader import ContextLayout
-from server.training.models import context_scale
+from server.models import context_scale
 
 
 class Predictor:

@@ -22,7 +22,7 @@ import numcodecs
 import numpy as np
 import zarr
 
-from server.inference.threads import threading
+from server.jobs import threading
 
 CHUNK = 512  # at most; a level's chunk divides its tile size (768 -> 384, 192, ...)
 MIN_LEVEL_SIDE = 256  # the pyramid stops once a level fits in one overview tile

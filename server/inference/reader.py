@@ -24,8 +24,8 @@ import numpy as np
 import openslide
 
 from server.inference.regions import RegionMask
-from server.inference.threads import threading
 from server.inference.tiler import STRIDE, Grid, Tile, TileGeometry
+from server.jobs import threading
 from server.slides import raster
 from server.slides.raster import best_level
 

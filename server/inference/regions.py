@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from server.errors import UserError
 from server.inference.tiler import Grid, Tile
 from server.slides.raster import RingEdges
 
@@ -21,7 +22,7 @@ TISSUE_THUMBNAIL = 1024  # longer side of the thumbnail tissue is detected on
 KINDS = ("tissue", "whole")
 
 
-class RegionError(ValueError):
+class RegionError(UserError):
     """A region request that cannot be applied (the message says why)."""
 
 
@@ -43,7 +44,7 @@ class RegionSpec:
     def as_json(self) -> Any:
         """The form the API accepts and echoes."""
         if self.kind == "bbox":
-            return {"bbox": list(self.bbox)}
+            return {"bbox": list(self.bbox or ())}
         if self.kind == "roi":
             return {"roi_id": self.roi_id}
         return self.kind
@@ -97,7 +98,7 @@ def clip_bbox(spec: RegionSpec, width: int, height: int) -> RegionSpec:
     RegionError (with the slide's size) when the box does not overlap the slide by at
     least one pixel each way, so such a request is refused when it is made.
     """
-    if spec.kind != "bbox":
+    if spec.kind != "bbox" or spec.bbox is None:
         return spec
     try:
         rect = clip_rect(spec.bbox, (0.0, 0.0, float(width), float(height)))

@@ -70,10 +70,7 @@ def readable_slide(library: SlideLibrary, slide_id: Any) -> SlideEntry:
 def slide_region(region: Any, entry: SlideEntry) -> RegionSpec:
     """The parsed region, a bbox clipped to the slide; 400 when it misses the slide."""
     info = entry.details
-    try:
-        spec = parse_region(region)
-    except RegionError as exc:
-        raise UserError(str(exc)) from exc
+    spec = parse_region(region)
     try:
         return clip_bbox(spec, info.width, info.height)
     except RegionError as exc:

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from server.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
 from server.store import from_json
 from server.training import figures
-from server.training.models import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)

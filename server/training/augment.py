@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD
+from server.models import IMAGENET_MEAN, IMAGENET_STD
 
 # Ruifrok & Johnston's H&E(-DAB) optical-density vectors (rows: haematoxylin, eosin, DAB).
 _RGB_FROM_HED = torch.tensor(

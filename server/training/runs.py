@@ -41,13 +41,12 @@ from server.annotations import repository
 from server.apps import save_app
 from server.context import Context
 from server.device import describe
-from server.errors import Conflict
+from server.errors import Conflict, UserError
 from server.events import room
 from server.jobs import Event, Lock, Throttle, compute, sleep, spawn
 from server.store import from_json, to_json
 from server.training import figures
 from server.training.app_config import Lineage, app_config
-from server.training.errors import TrainingError
 from server.training.run_table import RunTable
 from server.training.sampler import SlideSource, iterations_for_passes, load_cache
 from server.training.trainer import Trainer
@@ -387,7 +386,7 @@ class RunService:
             live.trainer, live.phase = trainer, TRAINING
             self._prepared(run_id, live)
             self._loop(run_id, live, trainer)
-        except TrainingError as exc:
+        except UserError as exc:
             self._fail(run_id, live, exc.message, exc.hint)
         except Exception as exc:
             log.exception("training run %s crashed", run_id)
@@ -486,7 +485,7 @@ class RunService:
             entry = self.ctx.library.get(slide["id"])
             if entry is None or not entry.readable:
                 reason = entry.error if entry else "it is no longer in the slide folders"
-                raise TrainingError(
+                raise UserError(
                     f"Slide '{slide['name']}' cannot be read: {reason}",
                     "Put the file back or start a run without it.",
                 )

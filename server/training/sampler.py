@@ -31,11 +31,11 @@ from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from server.inference.threads import queue as real_queue
-from server.inference.threads import threading as real_threading
+from server.errors import UserError
+from server.jobs import queue as real_queue
+from server.jobs import threading as real_threading
 from server.slides import raster
 from server.slides.raster import polygon_mask, polygons
-from server.training.errors import TrainingError
 
 IGNORE = 255
 MAX_CACHE_BYTES = 2 * 1024**3
@@ -92,9 +92,9 @@ class LabelCache:
 
 
 def downsample_for(source: SlideSource, mpp: float) -> float:
-    """Level-0 pixels per training pixel; TrainingError when the slide has no µm/px."""
+    """Level-0 pixels per training pixel; UserError when the slide has no µm/px."""
     if not source.mpp:
-        raise TrainingError(
+        raise UserError(
             f"Slide '{source.name}' does not record its resolution (µm/px)",
             "Training needs a calibrated slide; choose another slide or convert it "
             "with resolution metadata.",
@@ -245,7 +245,7 @@ def load_cache(
 
     `progress(done, total)` is called (from the working threads) as regions are done;
     `workers` threads read and rasterise regions side by side (OpenSlide and GEOS let go
-    of the GIL). Raises TrainingError for: no labels, fewer than two classes labelled, a
+    of the GIL). Raises UserError for: no labels, fewer than two classes labelled, a
     class whose labels vanish at this resolution, a cache over `max_bytes`, an unreadable
     slide.
     """
@@ -261,7 +261,7 @@ def load_cache(
     per_pixel = 5 if validation_fraction else 4  # RGB + label (+ held-out label)
     need = sum((b[2] - b[0]) * (b[3] - b[1]) for _, b in planned) * per_pixel
     if need > max_bytes:
-        raise TrainingError(
+        raise UserError(
             f"The labelled regions need {need / 1024**3:.1f} GiB at {mpp:g} µm/px; "
             f"the training cache holds {max_bytes / 1024**3:.1f} GiB",
             "Train at a coarser resolution (larger µm/px), draw an ROI, or label less area.",
@@ -312,14 +312,16 @@ def parallel_map(fn: Callable, items: list, workers: int, progress: Progress | N
     results: list = [None] * total
     if progress:
         progress(0, total)
-    todo = real_queue.Queue()
+    todo: real_queue.Queue[int] = real_queue.Queue()
     for index in range(total):
         todo.put(index)
     lock = real_threading.Lock()
-    state = {"done": 0, "error": None}
+    errors: list[BaseException] = []
+    done = 0
 
     def work() -> None:
-        while state["error"] is None:
+        nonlocal done
+        while not errors:
             try:
                 index = todo.get_nowait()
             except real_queue.Empty:
@@ -327,12 +329,12 @@ def parallel_map(fn: Callable, items: list, workers: int, progress: Progress | N
             try:
                 results[index] = fn(items[index])
             except BaseException as exc:  # handed to the caller below
-                state["error"] = state["error"] or exc
+                errors.append(exc)
                 return
             with lock:
-                state["done"] += 1
+                done += 1
                 if progress:
-                    progress(state["done"], total)
+                    progress(done, total)
 
     helpers = max(0, min(workers, total) - 1)
     threads = [real_threading.Thread(target=work, daemon=True) for _ in range(helpers)]
@@ -341,8 +343,8 @@ def parallel_map(fn: Callable, items: list, workers: int, progress: Progress | N
     work()  # this thread works too
     for thread in threads:
         thread.join()
-    if state["error"] is not None:
-        raise state["error"]
+    if errors:
+        raise errors[0]
     return results
 
 
@@ -379,8 +381,8 @@ def _read_source(source: SlideSource, x: int, y: int, w: int, h: int, ds: float)
         raise _unreadable(source, exc) from exc
 
 
-def _unreadable(source: SlideSource, exc: Exception) -> TrainingError:
-    return TrainingError(
+def _unreadable(source: SlideSource, exc: Exception) -> UserError:
+    return UserError(
         f"Slide '{source.name}' could not be read: {exc}",
         "Check that the file is still in the slide folder and not damaged, then rescan.",
     )
@@ -390,13 +392,13 @@ def _check_labelled(plans, class_names: list[str], has_rois: bool) -> None:
     labelled = {c for _, _, _, grid in plans for c in grid}
     where = " inside the ROIs" if has_rois else ""
     if not labelled:
-        raise TrainingError(
+        raise UserError(
             f"There are no labels{where} on the chosen slides",
             "Paint at least two classes on a slide before training.",
         )
     if len(labelled) < 2:
         only = class_names[next(iter(labelled))]
-        raise TrainingError(
+        raise UserError(
             f"Only one class ('{only}') is labelled{where}; training needs at least two",
             "Paint another class, e.g. the background or the tissue around it.",
         )
@@ -408,12 +410,12 @@ def _check_vanished(cache: LabelCache, plans, class_names: list[str], mpp: float
     gone = [class_names[c] for c in sorted(present) if total[c] == 0]
     if gone:
         names = ", ".join(f"'{n}'" for n in gone)
-        raise TrainingError(
+        raise UserError(
             f"The labels of {names} are thinner than one pixel at {mpp:g} µm/px and vanish",
             "Train at a finer resolution (smaller µm/px) or paint wider strokes.",
         )
     if int((cache.class_pixels > 0).sum()) < 2:
-        raise TrainingError(
+        raise UserError(
             "Fewer than two classes keep labelled pixels for training",
             "Label more area, or lower the validation hold-out.",
         )

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from server.models import ARCHITECTURES, EncoderWeightsError, encoder_weights_path
 from server.training import memory
-from server.training.models import ARCHITECTURES, EncoderWeightsError, encoder_weights_path
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step")

@@ -29,7 +29,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from torch.utils.tensorboard import summary
 from werkzeug.wrappers import Response
 
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD
+from server.models import IMAGENET_MEAN, IMAGENET_STD
 
 PREFIX = "/tensorboard"  # where slidelab serves TensorBoard (no trailing slash)
 RELOAD_AFTER_S = 5.0  # read the event files again when the last reading is this old

@@ -25,10 +25,10 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from server.device import autocast, grad_scaler, prepare_model, to_device
+from server.errors import UserError
+from server.models import build_model, input_channels
 from server.training.augment import AugmentConfig, augment, center, crop_size
-from server.training.errors import TrainingError
 from server.training.losses import class_weights, error_rate, make_loss
-from server.training.models import build_model, input_channels
 from server.training.prefetch import Prefetcher
 from server.training.sampler import IGNORE, LabelCache, PatchSampler, add_context
 from server.training.settings import encoder_weights_source, uses_amp
@@ -82,6 +82,7 @@ def make_optimizer(settings: dict, params) -> torch.optim.Optimizer:
     """
     lr, decay = settings["learning_rate"], settings["weight_decay"]
     params = list(params)
+    kind: type[torch.optim.Optimizer]
     if settings["optimizer"] == "sgd":
         kind, extra = torch.optim.SGD, {"momentum": settings["momentum"]}
     elif settings["optimizer"] == "adamw":
@@ -186,6 +187,7 @@ class Trainer:
         if self._ready is not None:
             batch, self._ready = self._ready, None
         else:
+            assert self._prefetch is not None  # no ready batch: one is being prefetched
             batch = self._prefetch.get()
         self._next_batch()
         return batch
@@ -196,14 +198,14 @@ class Trainer:
             self._ready = self._prefetch.get()
 
     def step(self) -> StepResult:
-        """Train on one batch and return the iteration's figures (TrainingError on failure)."""
+        """Train on one batch and return the iteration's figures (UserError on failure)."""
         try:
             return self._step()
         except torch.OutOfMemoryError as exc:
             self.model.zero_grad(set_to_none=True)
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            raise TrainingError(
+            raise UserError(
                 "The GPU ran out of memory",
                 "Use a smaller batch size or patch size, or close other GPU programs.",
             ) from exc
@@ -233,7 +235,7 @@ class Trainer:
             hint = "Lower the learning rate (e.g. by 10×) and train again."
             if self.iteration == 1:
                 hint += " At the first iteration it can also mean broken encoder weights."
-            raise TrainingError(
+            raise UserError(
                 f"The loss became {loss_value} (not a finite number) at iteration {self.iteration}",
                 hint,
             )
@@ -361,14 +363,14 @@ class Trainer:
     def kept(self) -> tuple[int, dict[str, Any] | None]:
         """The iteration whose weights an app gets now, and the validation of those weights
         (with `keep_weights: "last"`, the latest measurement; None without any)."""
-        if self.keeps_best:
+        if self.keeps_best and self.best_validation is not None:
             return self.best_validation["iteration"], self.best_validation
         return self.iteration, self.last_validation
 
     def app_weights(self) -> tuple[dict[str, torch.Tensor], int]:
         """The weights for an app (best validated or last, as the settings say) and their
         iteration."""
-        if self.keeps_best:
+        if self.keeps_best and self.best_weights and self.best_validation:
             return dict(self.best_weights), self.best_validation["iteration"]
         return self.weights(), self.iteration
 
@@ -464,5 +466,6 @@ def manual_weights(settings: dict, classes: list[dict]) -> list[float] | None:
     if isinstance(weights, list):
         return [float(w) for w in weights]
     if isinstance(weights, dict):
-        return [float(weights.get(str(c["id"]), weights.get(c["id"], 1.0))) for c in classes]
+        by_id: dict[Any, float] = weights
+        return [float(by_id.get(str(c["id"]), by_id.get(c["id"], 1.0))) for c in classes]
     return None

@@ -27,8 +27,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from server.inference.threads import queue, threading
-from server.jobs import compute
+from server.jobs import compute, queue, threading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

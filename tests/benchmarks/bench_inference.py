@@ -39,7 +39,7 @@ from server.inference.predictor import Predictor  # noqa: E402
 from server.inference.probstore import ProbStore  # noqa: E402
 from server.inference.reader import WindowReader  # noqa: E402
 from server.inference.tiler import Grid, TileGeometry  # noqa: E402
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
+from server.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess, slide_id_by_name  # noqa: E402
 
 MEAN, STD = IMAGENET_MEAN, IMAGENET_STD

@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from server.apps import load_app_model  # noqa: E402
 from server.inference.reader import WindowReader  # noqa: E402
 from server.inference.tiler import Grid  # noqa: E402
-from server.training.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
+from server.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
 from tests.helpers import DEMO_DIR, DEMO_SLIDE, ServerProcess, slide_id_by_name  # noqa: E402
 
 TRAIN_END = 0.60  # fraction of the slide's height used for training

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from server.device import prepare_model
+from server.errors import UserError
 
 # Pixel normalisation of every model input: ImageNet statistics, whatever the weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -31,7 +32,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NO_WEIGHTS = ("", "none", None)
 
 
-class EncoderWeightsError(ValueError):
+class EncoderWeightsError(UserError):
     """Requested encoder weights are not available locally or do not fit the encoder."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -83,7 +84,7 @@ class FCN8s(nn.Module):
         self.score_pool3 = nn.Conv2d(channels[0], num_classes, 1)
         for skip in (self.score_pool4, self.score_pool3):
             nn.init.zeros_(skip.weight)
-            nn.init.zeros_(skip.bias)
+            nn.init.zeros_(skip.bias)  # type: ignore[arg-type]  # Conv2d made with a bias
         self.up2_pool5 = _bilinear_upsampler(num_classes, 2)
         self.up2_pool4 = _bilinear_upsampler(num_classes, 2)
         self.up8 = _bilinear_upsampler(num_classes, 8)
@@ -198,7 +199,7 @@ def build_model(
     source = encoder_weights_path(encoder, encoder_weights)
     model = spec.build(encoder, num_classes, in_channels)
     if source is not None:
-        load_encoder_weights(model.encoder, source)
+        load_encoder_weights(model.get_submodule("encoder"), source)
     return model
 
 
