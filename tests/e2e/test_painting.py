@@ -421,3 +421,25 @@ def test_stroke_survives_a_server_restart(page, server_factory):
     )
     expected = stadium(10 / ZOOM, 200 / ZOOM)
     assert stored_areas(server, slide_id)["Tumour"] == pytest.approx(expected, rel=0.01)
+
+
+def test_a_stroke_outside_the_slide_is_refused_with_a_message(page, demo_server):
+    """A brush stroke wholly beside the slide paints nothing and says why."""
+    slide_id = slide_id_by_name(demo_server, DEMO)
+    open_app(page, demo_server)
+    open_slide(page, DEMO)
+    wait_settled(page)
+    screen = Screen(page)  # the whole slide fits: there is room beside it
+    add_class(page, "Tumour")
+    press(page, "1")
+    press(page, "b")
+    x = screen.width / 2 + (-300 - screen.cx) * screen.z  # 300 level-0 px left of the slide
+    assert x > 10
+    before = page.evaluate("() => window.slidelab.annotationsVersion()")
+    page.mouse.move(*screen.page_xy(x, 300))
+    page.mouse.down()
+    page.mouse.move(*screen.page_xy(x, 420), steps=6)
+    page.mouse.up()
+    page.locator("#toasts").get_by_text("outside the slide").wait_for()
+    assert page.evaluate("() => window.slidelab.annotationsVersion()") == before
+    assert stored_areas(demo_server, slide_id) == {}

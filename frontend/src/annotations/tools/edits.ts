@@ -1,6 +1,6 @@
 // Turning a finished gesture into an edit in level-0 pixels, and sending it with its preview.
 
-import { enclosesArea, roundPoints, thinPoints } from "../geometry";
+import { bboxOf, enclosesArea, inflate, intersects, roundPoints, thinPoints } from "../geometry";
 import type { EditRequest, EditTool, Position } from "../types";
 import type { ToolHost } from "./catalog";
 
@@ -16,6 +16,10 @@ export function commitStroke(
   z: number,
 ): void {
   const radius = radiusPx / z;
+  if (outsideSlide(host, points, radius)) {
+    host.notify("That stroke is outside the slide: nothing was painted.");
+    return;
+  }
   let step = 1 / z;
   let thinned = thinPoints(points, step);
   while (thinned.length > MAX_POINTS) {
@@ -31,7 +35,19 @@ export function commitPolygon(host: ToolHost, tool: "polygon" | "roi", points: P
     if (tool === "roi" || points.length >= 3) host.notify("That shape encloses no area");
     return;
   }
+  if (outsideSlide(host, points, 0)) {
+    host.notify("That shape is outside the slide: nothing was painted.");
+    return;
+  }
   commitEdit(host, tool, tool === "polygon", { tool, points: roundPoints(points) });
+}
+
+/** Whether the points, grown by `margin`, miss the open slide altogether (the server
+ * would clip the shape to nothing). */
+function outsideSlide(host: ToolHost, points: Position[], margin: number): boolean {
+  const slide = host.viewer.slide();
+  if (!slide?.width || !slide.height || points.length === 0) return false;
+  return !intersects(inflate(bboxOf(points), margin), [0, 0, slide.width, slide.height]);
 }
 
 /** Send an edit (with the active class when the tool paints one) and preview it. */
