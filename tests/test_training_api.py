@@ -109,6 +109,13 @@ def test_options_describe_device_defaults_and_choices(server):
     assert defaults["validation_fraction"] == 0.15 and defaults["keep_weights"] == "best"
     assert options["choices"]["keep_weights"] == ["best", "last"]
     assert "resnet18" in options["encoders"] and "vgg16" in options["encoders"]
+    # One line of help for every setting the Advanced dialog shows (augmentation by path).
+    paths = {k for k in defaults if k != "augmentation"}
+    paths |= {f"augmentation.{k}" for k in defaults["augmentation"]}
+    assert set(options["help"]) == paths and all(len(t) > 20 for t in options["help"].values())
+    assert "±7°" in options["help"]["augmentation.hue"]
+    # Which encoders have ImageNet weights here (none are downloaded in the test machine).
+    assert set(options["imagenet_cached"]) <= set(options["encoders"])
 
 
 def test_invalid_settings_are_refused_per_field(server):

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatPreparing, formatSeconds } from "../src/training/format";
-import { advancedFields, FIELD_HELP, fieldGroup, fieldLabel } from "../src/training/settings";
+import { advancedFields, fieldGroup, fieldLabel, inactiveNote } from "../src/training/settings";
 import type { Settings } from "../src/training/types";
 
 describe("preparation", () => {
@@ -28,12 +28,20 @@ describe("input and sampling group", () => {
     validation_fraction: 0.15,
   };
 
-  it("puts the sampling settings in their own group, with help", () => {
+  it("puts the sampling settings in their own group", () => {
     const paths = advancedFields(defaults).map(([p]) => p);
     expect(paths).toEqual(["augmentation.flips", "class_balance", "label_passes", "validation_fraction"]);
     expect(paths.map(fieldGroup)).toEqual(["augmentation", "sampling", "sampling", ""]);
     expect(fieldLabel("sampling")).toBe("Input and sampling");
-    expect(FIELD_HELP.class_balance).toContain("uniform over labelled pixels");
-    expect(FIELD_HELP.label_passes).toContain("at most Iterations");
+  });
+
+  it("says which fields do nothing without a validation hold-out", () => {
+    const values: Record<string, string> = { validation_fraction: "0" };
+    const valueOf = (path: string) => values[path] ?? "";
+    expect(inactiveNote("validation_interval", valueOf)).toContain("hold-out is 0");
+    expect(inactiveNote("keep_weights", valueOf)).toContain("keeps the last weights");
+    expect(inactiveNote("learning_rate", valueOf)).toBeNull();
+    values.validation_fraction = "0.15";
+    expect(inactiveNote("validation_interval", valueOf)).toBeNull();
   });
 });

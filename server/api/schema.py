@@ -538,8 +538,11 @@ def _settings_schema() -> Schema:
         "description": "for class_weighting = manual; at least one weight above 0",
     }
     props["augmentation"] = _augmentation_schema(cpu["augmentation"])
-    for key, text in SETTING_NOTES.items():
-        props[key]["description"] = text
+    for key, text in training_settings.HELP.items():  # the Advanced dialog's help, too
+        if key in props:
+            device_note = props[key].get("description")
+            text = SETTING_NOTES.get(key, text)
+            props[key]["description"] = f"{text} ({device_note})" if device_note else text
     return obj(
         props,
         description=(
@@ -558,6 +561,7 @@ def _augmentation_schema(defaults: dict) -> Schema:
         else:
             number = training_settings.AUGMENT_NUMBERS[key]
             props[key] = {**_number_schema(number), "default": value}
+        props[key]["description"] = training_settings.HELP[f"augmentation.{key}"]
     return obj(props, closed=True)
 
 

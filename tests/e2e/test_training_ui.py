@@ -413,3 +413,41 @@ def test_preparation_is_shown_and_sampling_is_an_advanced_group(page, server_fac
     run = next(r for r in server.get("/api/training").json() if r["id"] != blocker)
     assert run["settings"]["class_balance"] == 0.5 and run["prepare_s"] > 0
     assert f"prepared in {run['prepare_s']:.1f} s" in texts[-1]
+
+
+def test_every_advanced_setting_has_help_and_says_when_it_does_nothing(page, server_factory):
+    """Each field of the Advanced dialog has a line of help (with units where it has any),
+    a field that does nothing in the current combination says so, and "ImageNet" says
+    whether the weights are in the local cache."""
+    server = server_factory()
+    options = server.get("/api/training/options").json()
+    open_app(page, server)
+    open_slide(page)
+    page.locator("#training-panel .tr-advanced").click()
+    dialog = page.locator("dialog.tr-dialog")
+    rows = dialog.locator(".tr-row[data-field]:visible")
+    assert rows.count() >= 25
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        field = row.get_attribute("data-field")
+        shown = row.locator(".tr-help").inner_text()
+        assert shown == options["help"][field], field
+    assert "±7°" in dialog.locator("[data-field='augmentation.hue'] .tr-help").inner_text()
+
+    interval = dialog.locator("[data-field=validation_interval]")
+    assert interval.get_by_test_id("inactive-note").is_hidden()
+    dialog.locator("input[name=validation_fraction]").fill("0")
+    dialog.locator("input[name=validation_fraction]").dispatch_event("change")
+    assert "hold-out is 0" in interval.get_by_test_id("inactive-note").inner_text()
+    assert "tr-row-inactive" in interval.get_attribute("class")
+    keep = dialog.locator("[data-field=keep_weights]").get_by_test_id("inactive-note")
+    assert "keeps the last weights" in keep.inner_text()
+    dialog.locator("input[name=validation_fraction]").fill("0.2")
+    dialog.locator("input[name=validation_fraction]").dispatch_event("change")
+    assert interval.get_by_test_id("inactive-note").is_hidden()
+
+    imagenet = dialog.locator("select[name=encoder_weights] option[value=imagenet]")
+    encoder = options["defaults"]["encoder"]
+    cached = encoder in options["imagenet_cached"]
+    expected = "in the local cache" if cached else "not in the local cache"
+    assert expected in imagenet.inner_text() and encoder in imagenet.inner_text()

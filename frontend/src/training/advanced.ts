@@ -5,11 +5,12 @@ import { h, select } from "../core/dom";
 import {
   advancedFields,
   choiceLabel,
-  FIELD_HELP,
   fieldGroup,
   fieldLabel,
   flattenSettings,
   GROUP_HELP,
+  INACTIVE_WHEN,
+  inactiveNote,
   parseValue,
   setPath,
 } from "./settings";
@@ -21,6 +22,7 @@ interface Field {
   control: HTMLInputElement | HTMLSelectElement;
   error: HTMLElement;
   row: HTMLElement;
+  note: HTMLElement | null;
 }
 
 const MANUAL = "manual";
@@ -120,8 +122,15 @@ export class AdvancedDialog {
       control,
       error,
     );
-    if (FIELD_HELP[key]) row.append(h("small", { class: "tr-help" }, FIELD_HELP[key]));
-    this.fields.push({ path, like, control, error, row });
+    const help = this.options.help?.[path];
+    if (help) row.append(h("small", { class: "tr-help" }, help));
+    let note: HTMLElement | null = null;
+    if (INACTIVE_WHEN[path]) {
+      note = h("small", { class: "tr-inactive", "data-testid": "inactive-note" });
+      note.hidden = true;
+      row.append(note);
+    }
+    this.fields.push({ path, like, control, error, row, note });
     return row;
   }
 
@@ -151,6 +160,20 @@ export class AdvancedDialog {
       ...names.map((name) => h("option", { value: name }, name)),
     );
     box.value = names.includes(previous) ? previous : "";
+  }
+
+  /** "ImageNet" says whether the chosen encoder's weights are in the server's cache. */
+  private labelImagenet(): void {
+    const option = this.fields
+      .find((f) => f.path === "encoder_weights")
+      ?.control.querySelector<HTMLOptionElement>('option[value="imagenet"]');
+    if (!option) return;
+    const arch = this.options.architectures.find((a) => a.name === this.architecture());
+    const encoder = String(this.valueOf("encoder") || arch?.default_encoder || "");
+    const cached = this.options.imagenet_cached?.includes(encoder);
+    option.textContent = cached
+      ? `ImageNet (in the local cache for ${encoder})`
+      : `ImageNet (not in the local cache for ${encoder}: not available offline)`;
   }
 
   private renderWeights(): void {
@@ -192,7 +215,13 @@ export class AdvancedDialog {
     for (const field of this.fields) {
       const rule = SHOWN_WHEN[field.path];
       if (rule) field.row.hidden = this.valueOf(rule[0]) !== rule[1] && !field.error.textContent;
+      if (!field.note) continue;
+      const why = inactiveNote(field.path, (path) => String(this.valueOf(path) ?? ""));
+      field.note.textContent = why ?? "";
+      field.note.hidden = !why;
+      field.row.classList.toggle("tr-row-inactive", Boolean(why));
     }
+    this.labelImagenet();
   }
 
   /** Fill the controls from a run's settings (the form shows how the run on show trained). */

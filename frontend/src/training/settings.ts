@@ -77,21 +77,25 @@ export const GROUP_HELP: Record<string, string> = {
     "How training patches are drawn from the labels, how many, and what the network sees around them.",
 };
 
-/** Help shown under a field in the Advanced dialog. */
-export const FIELD_HELP: Record<string, string> = {
-  class_balance:
-    "1: every class is the centre of a patch equally often, so rare classes are seen as often as common ones. " +
-    "0: classes are drawn as often as they are labelled (uniform over labelled pixels). " +
-    "In between: a class is drawn in proportion to its labelled pixels ^ (1 − balance).",
-  label_passes:
-    "0: train for the Iterations set above. Above 0: once the labels are read, the run trains until its patches " +
-    "add up to this many times the labelled area (iterations = passes × labelled pixels ÷ (batch size × patch size²)), " +
-    "at most Iterations.",
-  context_scale:
-    "0: off. 2 or 4: the network also sees a coarser view around each patch, that many times the patch's field " +
-    "of view, centred on it and resampled to the patch size (multi-resolution input). Apply builds the same view " +
-    "for every window, so an app predicts a little more slowly; see the docs for whether it helped on our benchmark.",
+/** Fields that do nothing while another field has a value: [field, value, why]. */
+export const INACTIVE_WHEN: Record<string, [string, string, string]> = {
+  validation_interval: ["validation_fraction", "0", "No effect: the validation hold-out is 0."],
+  early_stopping: ["validation_fraction", "0", "No effect: the validation hold-out is 0."],
+  early_stopping_patience: ["validation_fraction", "0", "No effect: the validation hold-out is 0."],
+  keep_weights: [
+    "validation_fraction",
+    "0",
+    "No effect: without a hold-out the app keeps the last weights.",
+  ],
 };
+
+/** Why a field does nothing with the other values as they are, or null. */
+export function inactiveNote(path: string, valueOf: (path: string) => string): string | null {
+  const rule = INACTIVE_WHEN[path];
+  if (!rule) return null;
+  const [other, value, why] = rule;
+  return Number(valueOf(other)) === Number(value) ? why : null;
+}
 
 /** The group a settings path belongs to in the Advanced dialog ("" for none). */
 export function fieldGroup(path: string): string {
@@ -166,7 +170,7 @@ export function normaliseFieldName(name: string): string {
 
 const CHOICE_LABELS: Record<string, string> = {
   none: "none",
-  imagenet: "ImageNet (local cache)",
+  imagenet: "ImageNet",
   file: "weights file",
   adam: "Adam",
   adamw: "AdamW",

@@ -91,6 +91,10 @@ export interface TrainingOptions {
   architectures: Architecture[];
   encoders: string[];
   choices: Record<string, string[]>;
+  /** One line of help per setting path (server/training/settings.py HELP). */
+  help?: Record<string, string>;
+  /** Encoders whose ImageNet weights are in the server's local cache. */
+  imagenet_cached?: string[];
 }
 
 /** Socket.IO payloads. */
