@@ -221,7 +221,9 @@ def test_apps_and_results_named_in_units_and_kept(page, server_factory, tmp_path
         assert time.monotonic() < deadline
         time.sleep(0.5)
     apps = server.get("/api/apps").json()
-    assert len(apps) == 2 and apps[0]["name"] == apps[1]["name"], "the issue's two apps"
+    # The two apps (a run and its continuation) now differ by name too.
+    assert len(apps) == 2 and apps[0]["name"] != apps[1]["name"]
+    assert {a["name"].split(" · ")[2] for a in apps} == {"40 it.", "45 it."}
 
     open_app(page, server)
     open_slide(page)
@@ -233,7 +235,7 @@ def test_apps_and_results_named_in_units_and_kept(page, server_factory, tmp_path
     # 2: the names are whole, and the second line says what differs.
     items = listed(page, "#inference-panel .inf-apps")
     assert all(i["whole"] for i in items), items
-    assert {i["label"] for i in items} == {apps[0]["name"]}
+    assert {i["label"] for i in items} == {a["name"] for a in apps}
     metas = sorted(i["meta"] for i in items)
     assert metas[0].startswith("40 it.") and metas[1].startswith("45 it."), metas
 
