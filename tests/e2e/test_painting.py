@@ -423,10 +423,11 @@ def test_stroke_survives_a_server_restart(page, server_factory):
     assert stored_areas(server, slide_id)["Tumour"] == pytest.approx(expected, rel=0.01)
 
 
-def test_a_stroke_outside_the_slide_is_refused_with_a_message(page, demo_server):
+def test_a_stroke_outside_the_slide_is_refused_with_a_message(page, server_factory):
     """A brush stroke wholly beside the slide paints nothing and says why."""
-    slide_id = slide_id_by_name(demo_server, DEMO)
-    open_app(page, demo_server)
+    server = server_factory()
+    slide_id = slide_id_by_name(server, DEMO)
+    open_app(page, server)
     open_slide(page, DEMO)
     wait_settled(page)
     screen = Screen(page)  # the whole slide fits: there is room beside it
@@ -442,4 +443,4 @@ def test_a_stroke_outside_the_slide_is_refused_with_a_message(page, demo_server)
     page.mouse.up()
     page.locator("#toasts").get_by_text("outside the slide").wait_for()
     assert page.evaluate("() => window.slidelab.annotationsVersion()") == before
-    assert stored_areas(demo_server, slide_id) == {}
+    assert stored_areas(server, slide_id) == {}
