@@ -684,8 +684,25 @@ def _training_schemas() -> dict[str, Schema]:
                 "encoders": array(STRING),
                 "choices": {"type": "object", "additionalProperties": array(STRING)},
                 "mpp_presets": array(obj({"label": STRING, "mpp": NUMBER}, ["label", "mpp"])),
+                "help": {
+                    "type": "object",
+                    "additionalProperties": STRING,
+                    "description": "setting path (augmentation.hue) → one line of help",
+                },
+                "imagenet_cached": array(
+                    STRING, "encoders whose ImageNet weights are in the local cache"
+                ),
             },
-            ["device", "defaults", "architectures", "encoders", "choices", "mpp_presets"],
+            [
+                "device",
+                "defaults",
+                "architectures",
+                "encoders",
+                "choices",
+                "mpp_presets",
+                "help",
+                "imagenet_cached",
+            ],
         ),
         "TensorBoardStatus": obj(
             {
