@@ -106,15 +106,11 @@ class Regions:
 
 def timed_strokes(clients: list[Client], strokes: list[dict], regions: Regions) -> list:
     """Per client, (latencies in s, answer sizes) of the strokes, interleaved across clients."""
-    results = [([], []) for _ in clients]
-    for stroke in strokes:
-        body = {"tool": "brush", "class_id": regions.class_at(stroke["points"][0]), **stroke}
-        for client, (latencies, sizes) in zip(clients, results, strict=True):
-            elapsed, size = client.edit(body)
-            latencies.append(elapsed)
-            sizes.append(size)
-            client.undo()
-    return results
+    bodies = [
+        {"tool": "brush", "class_id": regions.class_at(stroke["points"][0]), **stroke}
+        for stroke in strokes
+    ]
+    return timed_edits(clients, bodies)
 
 
 def seed(client: Client, strokes: list[dict], scenario: str, regions: Regions, rng) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, wait_settled
-from tests.e2e.test_inference_ui import train_app, wait_overlay
+from tests.e2e.test_inference_ui import train_app, wait_new_result, wait_overlay
 from tests.e2e.test_training_ui import (
     VALIDATION_RGB,
     curve_pixels,
@@ -275,14 +275,7 @@ def test_apps_and_results_named_in_units_and_kept(page, server_factory, tmp_path
     view_result = panel.get_attribute("data-result")
     panel.locator("input[name=inf-region][value=roi]").check()
     panel.locator(".inf-apply").click()
-    page.wait_for_function(
-        """(first) => {
-            const d = document.getElementById('inference-panel').dataset;
-            return d.result !== first && d.overlay === d.result && d.overlayLoaded === 'true';
-        }""",
-        arg=view_result,
-        timeout=TIMEOUT_MS * 2,
-    )
+    wait_new_result(page, view_result)
     roi_result = panel.get_attribute("data-result")
     results = listed(page, "#inference-panel .inf-results")
     assert len(results) == 2 and all(r["whole"] for r in results), results

@@ -150,6 +150,18 @@ def stats_cell(page, row: str, column: int) -> float:
     return float(cell.inner_text().rstrip(" %"))
 
 
+def wait_new_result(page, previous: str | None) -> None:
+    """Wait until the panel shows a result other than `previous`, its overlay loaded."""
+    page.wait_for_function(
+        """(first) => {
+            const d = document.getElementById('inference-panel').dataset;
+            return d.result !== first && d.overlay === d.result && d.overlayLoaded === 'true';
+        }""",
+        arg=previous,
+        timeout=TIMEOUT_MS * 2,
+    )
+
+
 def apply_to_roi(page) -> None:
     """Apply to the drawn ROI: a new result whose region is the ROI's area."""
     panel = page.locator("#inference-panel")
@@ -157,14 +169,7 @@ def apply_to_roi(page) -> None:
     panel.locator("input[name=inf-region][value=roi]").check()
     assert "200 × 200 µm" in panel.locator(".inf-roi").inner_text()  # 400 px at 0.499 µm/px
     panel.locator(".inf-apply").click()
-    page.wait_for_function(
-        """(first) => {
-            const d = document.getElementById('inference-panel').dataset;
-            return d.result !== first && d.overlay === d.result && d.overlayLoaded === 'true';
-        }""",
-        arg=first,
-        timeout=TIMEOUT_MS * 2,
-    )
+    wait_new_result(page, first)
     _, _, w, h = ROI
     expected_mm2 = w * h * DEMO_MPP**2 / 1e6
     page.wait_for_function(
