@@ -253,15 +253,6 @@ def encoder_weights_path(encoder: str, weights: str | None) -> Path | None:
     return path
 
 
-def imagenet_cached(encoder: str) -> bool:
-    """Whether ImageNet weights of this encoder are in the local cache (nothing is fetched)."""
-    try:
-        _cached_imagenet(encoder)
-    except EncoderWeightsError:
-        return False
-    return True
-
-
 def _cached_imagenet(encoder: str) -> Path:
     from huggingface_hub import try_to_load_from_cache
 

@@ -9,7 +9,7 @@ from server.annotations import repository
 from server.api.slides import readable_slide
 from server.context import Context, current_context
 from server.errors import UserError, not_found
-from server.models import ARCHITECTURES, imagenet_cached
+from server.models import ARCHITECTURES, imagenet_available
 from server.training import settings as training_settings
 from server.training.runs import RunService
 from server.training.tensorboard import PREFIX, EmbeddedTensorBoard
@@ -57,7 +57,7 @@ def options():
             "choices": training_settings.choices(),
             "mpp_presets": training_settings.MPP_PRESETS,
             "help": training_settings.HELP,
-            "imagenet_cached": [e for e in encoders if imagenet_cached(e)],
+            "imagenet_cached": [e for e in encoders if imagenet_available(e)],
         }
     )
 
