@@ -1151,6 +1151,49 @@ def _slide_paths() -> dict[str, Schema]:
                 errors=("400", *SLIDE_ERRORS),
             )
         },
+        "/api/slides/{slide_id}/wand": {
+            "get": operation(
+                "magicWand",
+                "slides",
+                "Magic wand: the connected area of similar colour around a point",
+                {
+                    "200": json_response(
+                        obj(
+                            {
+                                "polygon": array(POSITION, "one outer ring, not closed"),
+                                "area_px": {
+                                    "type": "number",
+                                    "description": "the polygon's area in level-0 pixels²",
+                                },
+                            },
+                            ("polygon", "area_px"),
+                        )
+                    )
+                },
+                description="The slide is read around (x, y) at `downsample` level-0 pixels "
+                "per pixel (the viewer's zoom) within at most 1024 × 1024 such pixels; pixels "
+                "whose CIE Lab distance (ΔE*76, after a 3 × 3 smoothing) to the point's colour "
+                "is at most `tolerance` and that connect to it (4-connected) form the area; "
+                "holes are filled and the outline is simplified to about one such pixel."
+                + SLIDE_TEXT,
+                params=[
+                    *slide,
+                    {**query_param("x", "level-0 x of the click", NUMBER), "required": True},
+                    {**query_param("y", "level-0 y of the click", NUMBER), "required": True},
+                    query_param(
+                        "downsample",
+                        "level-0 pixels per screen pixel",
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": 4096, "default": 1},
+                    ),
+                    query_param(
+                        "tolerance",
+                        "largest Lab distance to the click's colour",
+                        {"type": "number", "minimum": 0, "maximum": 100, "default": 20},
+                    ),
+                ],
+                errors=("400", *SLIDE_ERRORS),
+            )
+        },
         "/api/slides/{slide_id}/associated/{name}": {
             "get": operation(
                 "getAssociatedImage",

@@ -13,6 +13,7 @@ from server.slides.handles import OVERLAP, TILE_SIZE
 from server.slides.library import SlideEntry
 from server.slides.metadata import slide_bounds
 from server.slides.tiles import TileOutOfRange
+from server.slides.wand import DEFAULT_TOLERANCE, magic_wand
 
 bp = Blueprint("slides", __name__)
 
@@ -102,6 +103,31 @@ def associated(slide_id: str, name: str):
     except KeyError as exc:
         raise not_found(f"Associated image '{name}'") from exc
     return _image(data)
+
+
+def _float_arg(name: str, default: float | None = None) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            raise UserError(f"{name} is required", field=name)
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise UserError(f"{name} must be a number", field=name) from exc
+
+
+@bp.get("/api/slides/<slide_id>/wand")
+def wand(slide_id: str):
+    """Magic wand: the connected area of similar colour around (x, y) seen at `downsample`,
+    `{polygon, area_px}` in level-0 pixels (server/slides/wand.py)."""
+    entry = readable_slide(slide_id)
+    x, y = _float_arg("x"), _float_arg("y")
+    downsample = _float_arg("downsample", 1.0)
+    tolerance = _float_arg("tolerance", DEFAULT_TOLERANCE)
+    opened = current_context().tiles.handles.get(entry)
+    result = compute(magic_wand, opened.slide, x, y, downsample, tolerance)
+    return jsonify(result.as_dict())
 
 
 @bp.get("/slides/<slide_id>.dzi")
