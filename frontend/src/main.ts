@@ -7,7 +7,8 @@ import { getJson } from "./core/api";
 import type { AppContext, AppEvents, SlideSummary } from "./core/app";
 import type { Rect } from "./core/geometry";
 import { Bus } from "./core/events";
-import { bindShortcuts, keyName } from "./core/shortcuts";
+import { bindShortcuts, shortcuts } from "./core/shortcuts";
+import { mountShortcutSheet } from "./core/shortcutSheet";
 import { connectSocket, type ConnectionState } from "./core/socket";
 import { showError, toast } from "./core/toast";
 import { mountInferencePanel } from "./inference/panel";
@@ -18,6 +19,7 @@ import { mountTrainingPanel } from "./training/panel";
 import { currentHashState, syncHash } from "./viewer/hashSync";
 import { SlideViewer, type SlideDetail, type View } from "./viewer/slideViewer";
 import { mountViewControls } from "./viewer/viewControls";
+import { registerViewKeys } from "./viewer/viewKeys";
 
 const byId = (id: string) => document.getElementById(id)!;
 
@@ -111,34 +113,10 @@ async function openSlide(id: string, view?: Partial<View>): Promise<void> {
 
 syncHash(viewer, (state) => void openSlide(state.slide, state));
 
-bindShortcuts((event) => {
-  if (annotations.handleKey(event)) return;
-  const key = keyName(event);
-  const [w, h] = viewer.size();
-  const pan: Record<string, [number, number]> = {
-    arrowleft: [-w / 8, 0],
-    arrowright: [w / 8, 0],
-    arrowup: [0, -h / 8],
-    arrowdown: [0, h / 8],
-    "shift+arrowleft": [-w / 2, 0],
-    "shift+arrowright": [w / 2, 0],
-    "shift+arrowup": [0, -h / 2],
-    "shift+arrowdown": [0, h / 2],
-  };
-  if (pan[key]) return viewer.panBy(...pan[key]);
-  switch (key) {
-    case "+":
-    case "=":
-      return viewer.zoomBy(1.5);
-    case "-":
-    case "_":
-      return viewer.zoomBy(1 / 1.5);
-    case "0":
-      return viewer.home();
-    default:
-      return false;
-  }
-});
+registerViewKeys(viewer);
+mountShortcutSheet(byId("topbar"));
+bindShortcuts();
+
 function visibleRegion(): Rect | null {
   const slide = viewer.slide();
   if (!slide?.width || !slide.height) return null;
@@ -172,6 +150,8 @@ const hooks = {
   },
   panBy: (dx: number, dy: number) => viewer.panBy(dx, dy),
   setView: (view: View, immediately = true) => viewer.setView(view, immediately),
+  /** Every registered keyboard shortcut (what the `?` sheet lists). */
+  shortcuts: () => shortcuts.all(),
 };
 declare global {
   interface Window {

@@ -4,7 +4,7 @@
 // app context (bus, socket) and answers the context's `classes()` and `rois()`.
 
 import type { AppContext, RoiInfo } from "../core/app";
-import { keyName } from "../core/shortcuts";
+import { registerShortcut } from "../core/shortcuts";
 import { showError, toast } from "../core/toast";
 import type { SlideViewer } from "../viewer/slideViewer";
 import * as annotationsApi from "./api";
@@ -39,8 +39,6 @@ export interface Annotations {
   rois(): RoiInfo[];
   /** Load the label classes. */
   loadClasses(): Promise<void>;
-  /** Act on a painting shortcut; false when the key is not one. */
-  handleKey(event: KeyboardEvent): boolean;
 }
 
 /** Mount the annotations into `elements`, over `viewer`, wired to the app through `app`. */
@@ -92,6 +90,7 @@ export function mountAnnotations(
     if (event.key === " ") tools.setSpaceHeld(false);
   });
   window.addEventListener("blur", () => tools.setSpaceHeld(false));
+  registerPaintingKeys({ classes, session, tools, toolbar });
 
   return {
     classes,
@@ -102,7 +101,6 @@ export function mountAnnotations(
     async loadClasses() {
       classes.set(await annotationsApi.listClasses());
     },
-    handleKey: (event) => handleKey(event, { classes, session, tools, toolbar }),
   };
 }
 
@@ -120,43 +118,74 @@ interface KeyTargets {
   toolbar: ToolbarHandle;
 }
 
-/** The painting shortcuts: shape keys, class numbers, tools, undo/redo, brush size, A, space. */
-function handleKey(
-  event: KeyboardEvent,
-  { classes, session, tools, toolbar }: KeyTargets,
-): boolean {
-  if (tools.handleKey(event.key)) return true;
-  const key = keyName(event);
-  if (/^[1-9]$/.test(key)) {
-    classes.selectByNumber(Number(key));
-    return true;
+/** Register the painting shortcuts: shape keys, class numbers, tools, undo/redo, brush size, A, space. */
+function registerPaintingKeys({ classes, session, tools, toolbar }: KeyTargets): void {
+  // Keys a shape in progress uses; shared, since other features answer them too.
+  const gestureKeys: [string, string, string][] = [
+    ["escape", "Escape", "Cancel the shape being drawn"],
+    ["enter", "Enter", "Close the polygon being drawn"],
+    ["backspace", "Backspace", "Remove the polygon's last vertex"],
+  ];
+  for (const [key, raw, description] of gestureKeys) {
+    registerShortcut({
+      keys: [key],
+      description,
+      group: "Painting",
+      shared: true,
+      handler: () => tools.handleKey(raw),
+    });
   }
-  const tool = TOOLS.find((t) => t.key === key);
-  if (tool) {
-    tools.setTool(tool.name);
-    return true;
+  registerShortcut({
+    keys: ["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    label: "1 – 9",
+    description: "Choose the class with that number",
+    group: "Classes",
+    handler: (event) => classes.selectByNumber(Number(event.key)),
+  });
+  for (const tool of TOOLS) {
+    registerShortcut({
+      keys: [tool.key],
+      description: tool.title.replace(/ \([^)]*\)$/, ""),
+      group: "Tools",
+      handler: () => tools.setTool(tool.name),
+    });
   }
-  switch (key) {
-    case "mod+z":
-      session.step("undo");
-      return true;
-    case "mod+shift+z":
-    case "mod+y":
-      session.step("redo");
-      return true;
-    case "[":
-      tools.scaleBrush(1 / 1.25);
-      return true;
-    case "]":
-      tools.scaleBrush(1.25);
-      return true;
-    case "a":
-      toolbar.toggleAnnotations();
-      return true;
-    case " ":
-      tools.setSpaceHeld(true);
-      return true;
-    default:
-      return false;
-  }
+  const painting = "Painting";
+  registerShortcut({
+    keys: ["mod+z"],
+    description: "Undo",
+    group: painting,
+    handler: () => session.step("undo"),
+  });
+  registerShortcut({
+    keys: ["mod+shift+z", "mod+y"],
+    description: "Redo",
+    group: painting,
+    handler: () => session.step("redo"),
+  });
+  registerShortcut({
+    keys: ["["],
+    description: "Smaller brush",
+    group: painting,
+    handler: () => tools.scaleBrush(1 / 1.25),
+  });
+  registerShortcut({
+    keys: ["]"],
+    description: "Larger brush",
+    group: painting,
+    handler: () => tools.scaleBrush(1.25),
+  });
+  registerShortcut({
+    keys: ["a"],
+    description: "Show or hide all annotations",
+    group: "Display",
+    handler: () => toolbar.toggleAnnotations(),
+  });
+  registerShortcut({
+    keys: [" "],
+    label: "Space (hold)",
+    description: "Pan while held, whatever the tool",
+    group: "View",
+    handler: () => tools.setSpaceHeld(true),
+  });
 }

@@ -5,6 +5,7 @@
 
 import { ApiError, getJson, sendJson } from "../core/api";
 import type { AppContext } from "../core/app";
+import { registerShortcut } from "../core/shortcuts";
 import { showError, toast } from "../core/toast";
 import { h, select } from "../core/dom";
 import { formatEta, formatMetric, type Metric } from "../core/format";
@@ -263,9 +264,15 @@ class TrainingPanel {
     this.expandButton.addEventListener("click", () =>
       this.setExpanded(!this.chartBox.classList.contains("tr-expanded")),
     );
-    document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.chartBox.classList.contains("tr-expanded"))
+    registerShortcut({
+      keys: ["escape"],
+      description: "Shrink the expanded training curve",
+      group: "General",
+      shared: true,
+      handler: () => {
+        if (!this.chartBox.classList.contains("tr-expanded")) return false;
         this.setExpanded(false);
+      },
     });
     this.previewToggle.addEventListener("change", () =>
       this.preview.setEnabled(this.previewToggle.checked),
