@@ -1,18 +1,22 @@
 """Edit requests: validation (with the answer each mistake gets) and the shapes they paint.
 
-`validate_edit` runs in the greenlet; `tool_shape` and `paint` run in compute threads.
+`validate_edit` and `validate_shape_edit` run in the greenlet; `tool_shape`, `paint` and
+`replacement_shape` run in compute threads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from server.annotations import classes
 from server.annotations.geometry import (
+    GeometryError,
     Piece,
     TooManyPoints,
     apply_shape,
@@ -21,6 +25,9 @@ from server.annotations.geometry import (
     from_wkb,
     make_piece,
     polygon_shape,
+    polygonal,
+    repair,
+    rings_work,
     stroke_shape,
 )
 from server.annotations.parts import Delta, changes_delta
@@ -30,6 +37,8 @@ from server.slides.library import SlideEntry
 from server.store import Store
 
 TOOLS = ("brush", "eraser", "polygon", "roi")
+SHAPE_TOOL = "shape"  # an edit of one whole connected shape (shapes.py)
+SHAPE_ACTIONS = ("delete", "recolor", "replace")
 MAX_EDIT_POINTS = 50_000
 MAX_CLIENT_ID = 200
 
@@ -51,7 +60,7 @@ def validate_edit(store: Store, entry: SlideEntry, body: object) -> Edit:
         raise UserError("The edit must be a JSON object")
     tool = body.get("tool")
     if tool not in TOOLS:
-        raise UserError(f"Unknown tool {tool!r}", hint="Use brush, eraser, polygon or roi.")
+        raise UserError(f"Unknown tool {tool!r}", hint="Use brush, eraser, polygon, roi or shape.")
     radius = None
     if tool in ("brush", "eraser"):
         radius = _radius(body.get("radius"), entry)
@@ -122,3 +131,84 @@ def paint(rows: dict, shape: BaseGeometry, class_id: int | None) -> tuple[list[C
 def roi_pieces(shape: BaseGeometry) -> list[Piece]:
     """Each polygon of an ROI shape (clipping may split it) as its own stored ROI."""
     return [make_piece(p, with_coords=True) for p in shapely.get_parts(shape) if not p.is_empty]
+
+
+@dataclass
+class ShapeEdit:
+    """A validated edit of the connected shape under `at` (tool "shape")."""
+
+    at: tuple[float, float]
+    action: str
+    class_id: int | None
+    rings: list[np.ndarray] | None  # replace: the new outline, then its holes
+    client_id: str | None
+
+
+def is_shape_edit(body: object) -> TypeGuard[dict]:
+    """Whether a request body asks for the shape tool."""
+    return isinstance(body, dict) and body.get("tool") == SHAPE_TOOL
+
+
+def validate_shape_edit(store: Store, body: dict) -> ShapeEdit:
+    """The shape edit a request body asks for, else a UserError saying what is wrong.
+
+    `{tool: "shape", at: [x, y], action: "delete"}`, `{..., action: "recolor", class_id}`,
+    `{..., action: "replace", points | geometry, class_id?}`.
+    """
+    try:
+        at = check_points([body.get("at")], 1, 1)[0]
+    except GeometryError as exc:
+        raise UserError(
+            "The shape tool needs at: [x, y], a point of the shape in level-0 pixels",
+            field="at",
+        ) from exc
+    action = body.get("action")
+    if action not in SHAPE_ACTIONS:
+        raise UserError(
+            f"Unknown shape action {action!r}",
+            hint="Use delete, recolor or replace.",
+            field="action",
+        )
+    class_id = body.get("class_id")
+    if action == "recolor" or class_id is not None:
+        if not isinstance(class_id, int) or isinstance(class_id, bool):
+            message = f"{action.capitalize()} needs a class_id (an integer)"
+            raise UserError(message, field="class_id")
+        if classes.get_class(store, class_id) is None:
+            raise UserError(f"Unknown class {class_id}", hint="Reload the class list.")
+    rings = _replacement_rings(body) if action == "replace" else None
+    client_id = parse_client_id(body.get("client_id"))
+    return ShapeEdit((float(at[0]), float(at[1])), action, class_id, rings, client_id)
+
+
+def _replacement_rings(body: dict) -> list[np.ndarray]:
+    """The new outline of a replace: `points` (one ring) or a GeoJSON Polygon `geometry`."""
+    if body.get("points") is not None:
+        return [_points(body["points"], 3)]
+    geometry = body.get("geometry")
+    if (
+        not isinstance(geometry, dict)
+        or geometry.get("type") != "Polygon"
+        or not isinstance(geometry.get("coordinates"), list)
+        or not geometry["coordinates"]
+    ):
+        raise UserError(
+            "Replace needs the new outline: points [[x, y], ...] or a GeoJSON Polygon geometry",
+            field="geometry",
+        )
+    rings = geometry["coordinates"]
+    total = sum(len(r) for r in rings if isinstance(r, list))
+    if total > MAX_EDIT_POINTS:
+        raise TooLarge(
+            f"An edit may have at most {MAX_EDIT_POINTS} points, this one has {total}",
+            hint="Simplify the outline.",
+        )
+    return [_points(ring, 3) for ring in rings]
+
+
+def replacement_shape(rings: list[np.ndarray], width: int, height: int) -> BaseGeometry:
+    """The polygon a replace paints (holes kept, self-crossings repaired), clipped to the
+    slide. TooMuchWork (before any repair) when its estimated work is over a limit."""
+    rings_work(rings, (width, height)).check("This shape")
+    shape = repair(Polygon(rings[0], rings[1:]))
+    return clip_to_slide(polygonal(shape.simplify(0.05, preserve_topology=True)), width, height)

@@ -30,8 +30,22 @@ from server.annotations.answers import (
     um2,
 )
 from server.annotations.cache import LabelTextCache, SlideLabels
-from server.annotations.edits import paint, roi_pieces, tool_shape, validate_edit
-from server.annotations.geojson import ImportedLabels, export_collection, parse_collection
+from server.annotations.edits import (
+    ShapeEdit,
+    is_shape_edit,
+    paint,
+    replacement_shape,
+    roi_pieces,
+    tool_shape,
+    validate_edit,
+    validate_shape_edit,
+)
+from server.annotations.geojson import (
+    ImportedLabels,
+    export_collection,
+    geometry_text,
+    parse_collection,
+)
 from server.annotations.geometry import (
     CELL,
     MAX_CELLS,
@@ -45,6 +59,14 @@ from server.annotations.geometry import (
 from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size, rasterise
 from server.annotations.parts import Delta, wkb_changes_delta
 from server.annotations.repository import CellChange
+from server.annotations.shapes import (
+    Found,
+    Rows,
+    connected_shape,
+    shape_changes,
+    window_bounds,
+    window_cells,
+)
 from server.context import Context
 from server.errors import Conflict, NotFound, UserError
 from server.events import room
@@ -88,7 +110,9 @@ class AnnotationService:
     # ---- edits ---------------------------------------------------------------------
 
     def edit(self, entry: SlideEntry, body: object) -> str:
-        """Apply one brush/eraser/polygon/ROI edit; the committed answer as JSON text."""
+        """Apply one brush/eraser/polygon/ROI/shape edit; the committed answer as JSON text."""
+        if is_shape_edit(body):
+            return self.edit_shape(entry, validate_shape_edit(self.store, body))
         edit = validate_edit(self.store, entry, body)
         info = entry.details
         shape = compute(tool_shape, edit, info.width, info.height)
@@ -103,6 +127,72 @@ class AnnotationService:
             target = edit.class_id if edit.tool in ("brush", "polygon") else None
             cells, delta = compute(paint, rows, shape, target)
             return self._commit(entry, edit.tool, cells, delta, edit.client_id)
+
+    def edit_shape(self, entry: SlideEntry, edit: ShapeEdit) -> str:
+        """Delete, recolor or replace the connected shape under `edit.at` (one step)."""
+        info = entry.details
+        new_shape = None
+        if edit.rings is not None:
+            new_shape = compute(replacement_shape, edit.rings, info.width, info.height)
+            if new_shape.is_empty:
+                raise UserError(
+                    "The new outline lies outside the slide", hint="Delete the shape instead."
+                )
+        with self.lock(entry.id):
+            found, rows = self._find_shape(entry, edit.at)
+            if edit.action == "recolor" and edit.class_id == found.class_id:
+                return self._unchanged(entry)
+            if new_shape is not None:
+                x0, y0, x1, y1 = window_bounds(found.window)
+                a0, b0, a1, b1 = new_shape.bounds
+                box = (min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1))
+                rows = repo.cells_in_bounds(self.store, entry.id, box)
+            cells, delta = compute(
+                shape_changes, rows, found, edit.action, edit.class_id, new_shape
+            )
+            return self._commit(entry, f"shape-{edit.action}", cells, delta, edit.client_id)
+
+    def shape_at(self, entry: SlideEntry, x: float, y: float) -> dict:
+        """The connected shape of the label under (x, y): class, merged polygon, area."""
+        found, _ = self._find_shape(entry, (x, y))
+        cls = classes.get_class(self.store, found.class_id) or {}
+        return {
+            "class_id": found.class_id,
+            "name": cls.get("name"),
+            "color": cls.get("color"),
+            "polygon": json.loads(compute(geometry_text, found.polygon)),
+            "area_px": found.area,
+            "area_um2": um2(found.area, entry),
+            "bounds": list(found.polygon.bounds),
+            "vertices": len(found.polygon.exterior.coords)
+            - 1
+            + sum(len(r.coords) - 1 for r in found.polygon.interiors),
+            "version": repo.version(self.store, entry.id),
+        }
+
+    def _find_shape(self, entry: SlideEntry, at: tuple[float, float]) -> tuple[Found, Rows]:
+        """The shape under `at` and the pieces of the cells around it; NotFound when no
+        label covers the point. Reads larger windows of cells until the shape ends."""
+        x, y = at
+        info = entry.details
+        if not (0 <= x <= info.width and 0 <= y <= info.height):
+            raise NotFound("No label here", hint="The point lies outside the slide.")
+        grid = (-(-info.width // CELL), -(-info.height // CELL))
+        cx0, cy0, cx1, cy1 = cell_range((x - 1e-6, y - 1e-6, x + 1e-6, y + 1e-6))
+        window = (max(cx0, 0), max(cy0, 0), min(cx1, grid[0] - 1), min(cy1, grid[1] - 1))
+        while True:
+            rows = repo.cells_in_bounds(self.store, entry.id, window_bounds(window))
+            found = compute(connected_shape, rows, (x, y), window, grid)
+            if found is None:
+                raise NotFound("No label here", hint="Click inside a labelled area.")
+            if found.complete:
+                return found, rows
+            if window_cells(found.window) > MAX_CELLS:
+                raise TooMuchWork(
+                    f"This shape spans more than {MAX_CELLS:,} grid cells of {CELL} px",
+                    "Edit it with the brush and eraser instead.",
+                )
+            window = found.window
 
     def _add_rois(self, entry: SlideEntry, shape: BaseGeometry, client_id: str | None) -> str:
         pieces = compute(roi_pieces, shape)

@@ -10,6 +10,7 @@ removed, changed classes' totals, and its bounds (see server/annotations/service
 from __future__ import annotations
 
 import json
+import math
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -142,6 +143,26 @@ def export_mask(slide_id: str, fmt: str):
     response.headers["X-Slidelab-Legend"] = json.dumps(legend)
     response.headers["Access-Control-Expose-Headers"] = "X-Slidelab-Legend"
     return attachment(response, f"{_stem(entry)}-mask.{fmt}")
+
+
+@bp.get("/api/slides/<slide_id>/annotations/shape")
+def get_shape(slide_id: str):
+    """The connected shape of the label under ?x=&y= (level-0 px); 404 when none."""
+    entry = readable_slide(slide_id)
+    x, y = (_coordinate(name) for name in ("x", "y"))
+    return jsonify(_service().shape_at(entry, x, y))
+
+
+def _coordinate(name: str) -> float:
+    """A finite number from the query, else a UserError naming the parameter."""
+    text = request.args.get(name)
+    try:
+        value = float(text) if text is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UserError(f"{name} must be a number (level-0 pixels)", field=name)
+    return value
 
 
 @bp.get("/api/slides/<slide_id>/annotations/summary")

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from server import __version__
 from server.annotations.classes import MAX_CLASSES, MAX_NAME_LENGTH
-from server.annotations.edits import MAX_CLIENT_ID, MAX_EDIT_POINTS
+from server.annotations.edits import MAX_CLIENT_ID, MAX_EDIT_POINTS, SHAPE_ACTIONS
 from server.annotations.geojson import IMPORT_POINT_LIMIT
 from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS
 from server.api.apps import MAX_IMPORT_BYTES
@@ -413,9 +413,55 @@ def _annotation_schemas() -> dict[str, Schema]:
                     False,
                 ),
                 edit("roi", "Add a region of interest (clipped to the slide).", False, False),
+                ref("ShapeEditRequest"),
             ],
             "description": "Painting a class takes the area from every other class.",
         },
+        "ShapeEditRequest": obj(
+            {
+                "tool": {"const": "shape"},
+                "at": {**POSITION, "description": "a point of the shape, level-0 pixels"},
+                "action": {"enum": list(SHAPE_ACTIONS)},
+                "class_id": {
+                    "type": "integer",
+                    "description": "recolor: the new class (required); replace: the class "
+                    "to paint the new outline with (default: the shape's own)",
+                },
+                "points": {
+                    **points,
+                    "minItems": 3,
+                    "description": "replace: the new outline as one ring (or use geometry)",
+                },
+                "geometry": {
+                    **ref("Polygon"),
+                    "description": "replace: the new outline with its holes (a GeoJSON "
+                    "Polygon, level-0 pixels)",
+                },
+                "client_id": client_id,
+            },
+            ["tool", "at", "action"],
+            "Act on the whole connected shape of the label under `at` (what GET "
+            "…/annotations/shape answers): delete it, recolor it to `class_id`, or replace it "
+            "by a new outline (vertex edits), painted as the polygon tool paints. One undo "
+            "step; 404 when no label covers `at`; recolor to its own class changes nothing.",
+        ),
+        "LabelShape": obj(
+            {
+                "class_id": INTEGER,
+                "name": STRING,
+                "color": COLOR,
+                "polygon": ref("Polygon"),
+                "area_px": {"type": "number", "description": "level-0 px²"},
+                "area_um2": nullable(NUMBER),
+                "bounds": array(NUMBER, "[minx, miny, maxx, maxy]", minItems=4, maxItems=4),
+                "vertices": {"type": "integer", "description": "vertices of all its rings"},
+                "version": {"type": "integer", "description": "the slide's annotation version"},
+            },
+            ["class_id", "polygon", "area_px", "area_um2", "bounds", "vertices", "version"],
+            "One annotation as the user sees it: the connected region of one class under a "
+            "point (its polygons merged across grid cells; touching at a corner only is "
+            "not connected).",
+        ),
         "EditAnswer": obj(
             {
                 **undo,
@@ -1326,7 +1372,7 @@ def _annotation_paths() -> dict[str, Schema]:
             "post": operation(
                 "editAnnotations",
                 "annotations",
-                "Apply a brush, eraser, polygon or ROI edit",
+                "Apply a brush, eraser, polygon, ROI or shape edit",
                 answer,
                 description="Shapes are clipped to the slide; an edit entirely outside changes "
                 "nothing (an ROI outside is a 400)." + live,
@@ -1412,6 +1458,24 @@ def _annotation_paths() -> dict[str, Schema]:
                         "level-0 pixels per mask pixel",
                         {"type": "number", "minimum": 1, "maximum": MAX_DOWNSAMPLE, "default": 1},
                     ),
+                ],
+                errors=("400", *SLIDE_ERRORS),
+            )
+        },
+        f"{base}/annotations/shape": {
+            "get": operation(
+                "annotationShape",
+                "annotations",
+                "The connected shape of the label under a point",
+                {"200": json_response(ref("LabelShape"))},
+                description="The whole region of one class connected to the point, merged "
+                "across grid cells: what the Select tool highlights, and what the `shape` "
+                "edit deletes, recolors or replaces. 404 `No label here` when no label "
+                "covers the point (or it lies outside the slide).",
+                params=[
+                    *slide,
+                    query_param("x", "level-0 pixels", NUMBER),
+                    query_param("y", "level-0 pixels", NUMBER),
                 ],
                 errors=("400", *SLIDE_ERRORS),
             )
