@@ -1,0 +1,1 @@
+"""Post-processing of label images and measurements of their objects."""
