@@ -3,7 +3,8 @@
 See docs in /tmp/api-training-inference.md (mirrored in docs/architecture.md): results
 are `{id, state, progress, eta_s, app_id, slide_id, region, classes, error, created}`;
 the overlay is a Deep Zoom source with the slide's own geometry, PNG tiles rendered at
-`?threshold=T` (0..1) in `mode=classes|heatmap` (`class=<index>` for the heat map).
+`?threshold=T` (0..1) in `mode=classes|heatmap|uncertainty` (`class=<index>` for the
+heat map); a result also carries `uncertainty_colors`, the uncertainty map's colour stops.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from server.context import current_context
 from server.downloads import attachment
 from server.errors import TooLarge, UserError
+from server.inference import uncertainty
 from server.inference.jobs import InferenceJobs
 from server.inference.thresholds import parse_threshold
 from server.inference.viewing import ResultViewer
 
 bp = Blueprint("results", __name__)
 
-MODES = ("classes", "heatmap")
+MODES = ("classes", "heatmap", "uncertainty")
 MAX_SLIDES_PER_REQUEST = 1000  # slides one apply request may queue
 
 
@@ -29,6 +31,10 @@ def _jobs() -> InferenceJobs:
 
 def _viewer() -> ResultViewer:
     return current_context().results
+
+
+def _describe(row: dict) -> dict:
+    return {**_jobs().describe(row), "uncertainty_colors": uncertainty.colour_stops()}
 
 
 def _body() -> dict:
@@ -82,14 +88,13 @@ def list_results():
     """Results, newest first; `slide_id` filters, `preview=1` includes live previews."""
     service = _jobs()
     rows = service.table.list(request.args.get("slide_id"), request.args.get("preview") == "1")
-    return jsonify([service.describe(r) for r in rows])
+    return jsonify([_describe(r) for r in rows])
 
 
 @bp.get("/api/results/<rid>")
 def get_result(rid: str):
     """One result."""
-    service = _jobs()
-    return jsonify(service.describe(service.get(rid)))
+    return jsonify(_describe(_jobs().get(rid)))
 
 
 @bp.post("/api/results/<rid>/cancel")
@@ -108,7 +113,7 @@ def delete_result(rid: str):
 
 @bp.get("/api/results/<rid>/stats")
 def result_stats(rid: str):
-    """Areas per class at `threshold`."""
+    """Areas per class at `threshold`, and the region's uncertainty."""
     return jsonify(_viewer().stats(rid, _threshold()))
 
 

@@ -5,6 +5,8 @@ over the slide as a second tiled image. A tile is rendered in two steps: `prepar
 samples the store (nearest neighbour, from the pyramid level just finer than the tile's
 resolution) into threshold-independent arrays; `colorize` applies the threshold and the
 colours. Callers cache both, so moving the threshold slider only re-runs `colorize`.
+The uncertainty mode samples the store's uncertainty plane instead and ignores the
+threshold: its colours come from uncertainty.LUT.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from server.inference import uncertainty
 from server.inference.probstore import ProbStore
 from server.inference.thresholds import classify, threshold_level
 from server.inference.tiler import Grid
@@ -81,12 +84,14 @@ class DziGeometry:
 @dataclass
 class Prepared:
     """Threshold-independent samples of one tile: best class and its probability
-    (classes mode), or one class's probability and validity (heat-map mode)."""
+    (classes mode), one class's probability and validity (heat-map mode), or the
+    uncertainty (uncertainty mode)."""
 
-    values: np.ndarray  # uint8 (h, w): winning or chosen-class probability
+    values: np.ndarray  # uint8 (h, w): winning or chosen-class probability, or uncertainty
     best: np.ndarray | None  # uint8 (h, w) class index (classes mode)
     valid: np.ndarray | None  # bool (h, w) region pixels (heat-map mode)
     empty: bool
+    uncertain: bool = False  # values are uncertainty (uncertainty mode)
 
 
 def _indices(start: float, count: int, step: float, origin: float, scale: float) -> np.ndarray:
@@ -102,8 +107,10 @@ def prepare(
     col: int,
     row: int,
     heat_class: int | None = None,
+    uncertain: bool = False,
 ) -> Prepared:
-    """Sample the store for one overlay tile (see module doc)."""
+    """Sample the store for one overlay tile (see module doc); `uncertain`: sample the
+    uncertainty plane (the store must have one)."""
     tx, ty, tw, th = dzi.tile_rect(level, col, row)
     d = 2 ** (dzi.levels - 1 - level)  # level-0 pixels per tile pixel
     ratio = d / grid.scale  # store pixels per tile pixel
@@ -116,16 +123,22 @@ def prepare(
     in_r = (rows >= 0) & (rows < kh)
     if not in_c.any() or not in_r.any():
         zeros = np.zeros((th, tw), np.uint8)
+        if uncertain:
+            return Prepared(zeros, None, None, True, uncertain=True)
         if heat_class is not None:
             return Prepared(zeros, None, np.zeros((th, tw), bool), True)
         return Prepared(zeros, zeros, None, True)
     c0, c1 = int(cols[in_c].min()), int(cols[in_c].max()) + 1
     r0, r1 = int(rows[in_r].min()), int(rows[in_r].max()) + 1
+    ci = np.where(in_c, cols - c0, c1 - c0)
+    ri = np.where(in_r, rows - r0, r1 - r0)
+    if uncertain:
+        plane = np.pad(store.read_uncertainty(k, c0, r0, c1 - c0, r1 - r0), ((0, 1), (0, 1)))
+        values = plane[ri[:, None], ci[None, :]]
+        return Prepared(values, None, None, not values.any(), uncertain=True)
     window = store.read(k, c0, r0, c1 - c0, r1 - r0)
     # Out-of-store samples read a zero pixel appended past the window's edge.
     window = np.pad(window, ((0, 0), (0, 1), (0, 1)))
-    ci = np.where(in_c, cols - c0, c1 - c0)
-    ri = np.where(in_r, rows - r0, r1 - r0)
     probs = window[:, ri[:, None], ci[None, :]]
     if heat_class is not None:
         return Prepared(probs[heat_class], None, np.asarray(probs.any(axis=0)), False)
@@ -167,7 +180,9 @@ HEAT = heat_lut()
 
 
 def colorize(prepared: Prepared, threshold: float, lut: np.ndarray) -> np.ndarray:
-    """RGBA (h, w, 4) of a prepared tile at a threshold."""
+    """RGBA (h, w, 4) of a prepared tile at a threshold (ignored for uncertainty)."""
+    if prepared.uncertain:
+        return uncertainty.LUT[prepared.values]
     if prepared.best is not None:
         return lut[classify(prepared.best, prepared.values, threshold)]
     level = threshold_level(threshold) if threshold > 0 else 0

@@ -11,6 +11,11 @@ and each level's chunk size divides the tile there, so no two tiles share a chun
 are written in parallel and no chunk is ever read back to be modified.
 A per-class histogram of the winning probability is kept alongside, which makes areas at
 any threshold a sum over 256 bins instead of a pass over the store.
+
+Beside each level k lies "u<k>", (height, width) uint8: the uncertainty (normalised
+entropy, uncertainty.py) of that level's probabilities, computed as the level is written,
+0 outside the region, with a histogram of level 0's values over the region. Stores made
+before it existed have neither (`has_uncertainty` False).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numcodecs
 import numpy as np
 import zarr
 
+from server.inference import uncertainty
 from server.jobs import threading
 
 CHUNK = 512  # at most; a level's chunk divides its tile size (768 -> 384, 192, ...)
@@ -81,6 +87,11 @@ class ProbStore:
         self.levels = int(attrs["levels"])
         self.arrays = [group[str(k)] for k in range(self.levels)]
         self.histogram = np.zeros((self.num_classes, 256), dtype=np.int64)
+        self.has_uncertainty = bool(attrs.get("uncertainty", False))
+        self.uncertainty = (
+            [group[f"u{k}"] for k in range(self.levels)] if self.has_uncertainty else []
+        )
+        self.uncertainty_histogram = np.zeros(256, dtype=np.int64)
         self._lock = threading.Lock()
 
     @classmethod
@@ -106,12 +117,22 @@ class ProbStore:
                 compressor=compressor,
                 write_empty_chunks=False,
             )
+            group.create_dataset(
+                f"u{k}",
+                shape=(h, w),
+                chunks=(chunk, chunk),
+                dtype="uint8",
+                fill_value=0,
+                compressor=compressor,
+                write_empty_chunks=False,
+            )
         group.attrs.update(
             format=FORMAT,
             width=width,
             height=height,
             num_classes=num_classes,
             levels=levels,
+            uncertainty=True,
             complete=False,
             meta=meta,
         )
@@ -126,6 +147,9 @@ class ProbStore:
         hist = store.group.attrs.get("histogram")
         if hist is not None:
             store.histogram = np.asarray(hist, dtype=np.int64)
+        u_hist = store.group.attrs.get("uncertainty_histogram")
+        if u_hist is not None:
+            store.uncertainty_histogram = np.asarray(u_hist, dtype=np.int64)
         return store
 
     @property
@@ -161,17 +185,30 @@ class ProbStore:
 
     def write_levels(self, x: int, y: int, w: int, h: int, levels: list[np.ndarray]) -> None:
         """Write a tile's already downsampled levels (level k may be larger than the tile
-        there; what lies past ceil(h / 2**k) × ceil(w / 2**k) is ignored)."""
+        there; what lies past ceil(h / 2**k) × ceil(w / 2**k) is ignored), and the
+        uncertainty of each level computed from it."""
         for k, array in enumerate(self.arrays):
             factor = 2**k
             kh, kw = -(-h // factor), -(-w // factor)
-            array[:, y // factor : y // factor + kh, x // factor : x // factor + kw] = levels[k][
-                :, :kh, :kw
-            ]
+            probs = levels[k][:, :kh, :kw]
+            rows = slice(y // factor, y // factor + kh)
+            cols = slice(x // factor, x // factor + kw)
+            array[:, rows, cols] = probs
+            if self.has_uncertainty:
+                u = uncertainty.entropy_u8(probs)
+                self.uncertainty[k][rows, cols] = u
+                if k == 0:
+                    counts = uncertainty.histogram(u, np.asarray(probs.any(axis=0)))
+                    with self._lock:
+                        self.uncertainty_histogram += counts
 
     def finish(self) -> None:
         """Record the histogram and mark the store complete."""
-        self.group.attrs.update(histogram=self.histogram.tolist(), complete=True)
+        self.group.attrs.update(
+            histogram=self.histogram.tolist(),
+            uncertainty_histogram=self.uncertainty_histogram.tolist(),
+            complete=True,
+        )
 
     def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """(C, h, w) probabilities of a window of `level`; zeros where it leaves the level."""
@@ -181,6 +218,17 @@ class ProbStore:
         x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
         if x1 > x0 and y1 > y0:
             out[:, y0 - y : y1 - y, x0 - x : x1 - x] = array[:, y0:y1, x0:x1]
+        return out
+
+    def read_uncertainty(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """(h, w) uint8 uncertainty of a window of `level`; zeros where it leaves the level.
+        Only for stores that have it (`has_uncertainty`)."""
+        array = self.uncertainty[level]
+        lh, lw = array.shape
+        out = np.zeros((h, w), dtype=np.uint8)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
+        if x1 > x0 and y1 > y0:
+            out[y0 - y : y1 - y, x0 - x : x1 - x] = array[y0:y1, x0:x1]
         return out
 
     def shape(self, level: int) -> tuple[int, int]:

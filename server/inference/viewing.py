@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import Conflict, NotFound, UserError
-from server.inference import export, overlay
+from server.inference import export, overlay, uncertainty
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
 from server.inference.stats import area_stats, pixel_area_um2
@@ -60,10 +60,14 @@ class ResultViewer:
         meta = row["meta"]
         classes = meta["classes"]
         heat = None
+        uncertain = mode == "uncertainty"
         if mode == "heatmap":
             if not 0 <= cls < len(classes):
                 raise UserError(f"class must be a class index from 0 to {len(classes) - 1}")
             heat = cls
+        if uncertain:
+            require_uncertainty(store)
+            threshold = 0.0  # the uncertainty map does not depend on it
         final = row["state"] == "completed"
         cacheable = final and not row["preview_key"]
         base = (rid, row["generation"], mode, heat, level, col, row_)
@@ -77,7 +81,7 @@ class ResultViewer:
         lut = overlay.palette([c["color"] for c in classes])
 
         def render() -> tuple[bytes, overlay.Prepared]:
-            prep = prepared or overlay.prepare(store, grid, dzi, level, col, row_, heat)
+            prep = prepared or overlay.prepare(store, grid, dzi, level, col, row_, heat, uncertain)
             return overlay.encode_png(overlay.colorize(prep, threshold, lut)), prep
 
         try:
@@ -96,6 +100,10 @@ class ResultViewer:
         grid = Grid.from_dict(meta["grid"])
         area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
         body = area_stats(store.histogram, threshold, meta["classes"], area)
+        # Results made before uncertainty maps existed have none: null, not an error.
+        body["uncertainty"] = (
+            uncertainty.summary(store.uncertainty_histogram) if store.has_uncertainty else None
+        )
         body["warnings"] = meta.get("warnings", [])
         return body
 
@@ -126,6 +134,14 @@ class ResultViewer:
         self.prepared.drop(of_result)
         self.stores.drop(of_result)
 
+    def viewable(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
+        """A running or completed result's record and open store; 409 otherwise."""
+        return self._viewable(rid)
+
+    def complete(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
+        """A completed result's record and open store; 409 otherwise."""
+        return self._complete(rid)
+
     def _viewable(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
         row = self.get(rid)
         if row["state"] not in ("running", "completed"):
@@ -155,6 +171,16 @@ class ResultViewer:
                 raise Conflict("This result's data is missing") from exc
             self.stores.put(key, store)
         return store
+
+
+def require_uncertainty(store: ProbStore) -> None:
+    """409 for a store made before uncertainty maps existed."""
+    if not store.has_uncertainty:
+        raise Conflict(
+            "This result was made before uncertainty maps existed: re-apply the app to see "
+            "uncertainty",
+            "Re-apply the app to see uncertainty.",
+        )
 
 
 def dzi_geometry(meta: dict[str, Any]) -> overlay.DziGeometry:
