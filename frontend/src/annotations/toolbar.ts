@@ -9,6 +9,7 @@ import type { AnnotationOverlay } from "./overlay";
 import type { AnnotationSession, SaveState } from "./session";
 import { MAX_BRUSH_PX, MIN_BRUSH_PX, TOOLS } from "./tools/catalog";
 import type { ToolController } from "./tools/controller";
+import { MAX_TOLERANCE, MIN_TOLERANCE } from "./tools/wandState";
 
 export interface ToolbarHandle {
   /** Show or hide all annotations (the toolbar button and the A key). */
@@ -46,6 +47,32 @@ export function mountToolbar(
   tools.setBrushSize(loadNumber("brush-radius", tools.brushSize));
   overlay.opacity = loadNumber("opacity", overlay.opacity);
   const sizeLabel = h("span", { class: "value", "data-testid": "brush-size-label" });
+
+  const tolerance = h("input", {
+    type: "range",
+    min: MIN_TOLERANCE,
+    max: MAX_TOLERANCE,
+    value: tools.wand.tolerance,
+    "aria-label": "Magic wand tolerance (colour distance; Alt+wheel over the slide)",
+    title: "Magic wand tolerance (Alt+wheel over the slide)",
+    "data-testid": "wand-tolerance",
+  });
+  tolerance.addEventListener("input", () => tools.wand.setTolerance(Number(tolerance.value)));
+  tools.wand.setTolerance(loadNumber("wand-tolerance", tools.wand.tolerance));
+  const toleranceLabel = h("span", { class: "value", "data-testid": "wand-tolerance-label" });
+  const toleranceGroup = h(
+    "label",
+    { class: "tool-group slider", title: "Magic wand tolerance (Alt+wheel over the slide)" },
+    h("span", { class: "muted" }, "Tolerance"),
+    tolerance,
+    toleranceLabel,
+  );
+  const updateTolerance = () => {
+    toleranceGroup.hidden = tools.tool !== "wand";
+    tolerance.value = String(tools.wand.tolerance);
+    toleranceLabel.textContent = String(tools.wand.tolerance);
+    saveNumber("wand-tolerance", tools.wand.tolerance);
+  };
 
   const undo = button(icon("undo"), "Undo (Ctrl+Z)", () => session.step("undo"), {
     "data-testid": "undo",
@@ -101,6 +128,7 @@ export function mountToolbar(
       size,
       sizeLabel,
     ),
+    toleranceGroup,
     h("div", { class: "tool-group", role: "group", "aria-label": "History" }, undo, redo),
     h(
       "label",
@@ -127,6 +155,7 @@ export function mountToolbar(
       node.setAttribute("aria-pressed", String(node.dataset.tool === tools.tool));
     }
     updateSize();
+    updateTolerance();
   };
   const updateHistory = (model: AnnotationModel) => {
     const none = !session.slideId;
@@ -134,6 +163,7 @@ export function mountToolbar(
     redo.disabled = none || !model.canRedo;
   };
   tools.subscribe(updateTools);
+  tools.wand.subscribe(updateTolerance);
   viewer.onViewChange(frameThrottle(updateSize));
   session.model.subscribe(() => updateHistory(session.model));
   session.onSaveState((state: SaveState) => {

@@ -10,6 +10,7 @@ const PATHS = {
     '<path d="M12 3.5 20.5 9.7 17.2 20H6.8L3.5 9.7Z"/><circle cx="12" cy="3.5" r="1.6" fill="currentColor"/><circle cx="20.5" cy="9.7" r="1.6" fill="currentColor"/><circle cx="3.5" cy="9.7" r="1.6" fill="currentColor"/><circle cx="6.8" cy="20" r="1.6" fill="currentColor"/><circle cx="17.2" cy="20" r="1.6" fill="currentColor"/>',
   lasso:
     '<path d="M7 22a5 5 0 0 1-2-4"/><path d="M3.3 14A6.8 6.8 0 0 1 2 10c0-4.4 4.5-8 10-8s10 3.6 10 8-4.5 8-10 8a12 12 0 0 1-5-1"/><circle cx="5" cy="16" r="2"/>',
+  wand: '<path d="m3 21 12-12"/><path d="m13 7 2 2"/><path d="M18 2v3"/><path d="M18 9v3"/><path d="M14.5 5.5h-2"/><path d="M23.5 5.5h-2"/><path d="m20.5 3 1.5-1.5"/><path d="m20.5 8 1.5 1.5"/>',
   "roi-rect": '<rect x="3" y="5" width="18" height="14" rx="1" stroke-dasharray="3 2.2"/>',
   "roi-polygon": '<path d="M12 3 21 9.5 17.5 20h-11L3 9.5Z" stroke-dasharray="3 2.2"/>',
   undo: '<path d="M9 14 4 9l5-5"/><path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11"/>',

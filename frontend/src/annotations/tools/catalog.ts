@@ -7,7 +7,7 @@ import type { StrokePreview } from "../strokes";
 import type { EditRequest } from "../types";
 
 export type ToolName =
-  "pan" | "brush" | "eraser" | "polygon" | "lasso" | "roi-rect" | "roi-polygon";
+  "pan" | "brush" | "eraser" | "polygon" | "lasso" | "wand" | "roi-rect" | "roi-polygon";
 
 export interface ToolInfo {
   name: ToolName;
@@ -27,12 +27,18 @@ export const TOOLS: ToolInfo[] = [
     key: "p",
   },
   { name: "lasso", icon: "lasso", title: "Freehand lasso (L)", key: "l" },
+  {
+    name: "wand",
+    icon: "wand",
+    title: "Magic wand: click an area of similar colour; Enter or a click inside adds it (W)",
+    key: "w",
+  },
   { name: "roi-rect", icon: "roi-rect", title: "Region of interest: rectangle (R)", key: "r" },
   { name: "roi-polygon", icon: "roi-polygon", title: "Region of interest: polygon (O)", key: "o" },
 ];
 
 /** The tools that paint the active class (they need one). */
-export const PAINT_TOOLS: ReadonlySet<ToolName> = new Set(["brush", "polygon", "lasso"]);
+export const PAINT_TOOLS: ReadonlySet<ToolName> = new Set(["brush", "polygon", "lasso", "wand"]);
 
 /** Brush radius bounds in screen px. */
 export const MIN_BRUSH_PX = 1;

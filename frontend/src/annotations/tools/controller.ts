@@ -7,11 +7,14 @@ import { BrushCursor } from "./cursor";
 import { commitPolygon, commitStroke } from "./edits";
 import { Gestures } from "./gestures";
 import { InkLayer } from "./ink";
+import { WandTool } from "./wand";
 
 export class ToolController {
   private readonly ink: InkLayer;
   private readonly cursor: BrushCursor;
   private readonly gestures: Gestures;
+  /** The magic wand's outline and tolerance. */
+  readonly wand: WandTool;
   private toolName: ToolName = "pan";
   private brushRadiusPx = 16;
   private spaceHeld = false;
@@ -25,6 +28,7 @@ export class ToolController {
     this.ink = new InkLayer(stage, host.viewer);
     this.cursor = new BrushCursor(stage);
     this.requestInk = frameThrottle(() => this.drawInk());
+    this.wand = new WandTool(stage, host, () => this.toolName === "wand", this.ink.canvas);
     this.gestures = new Gestures(this.ink.canvas, host.viewer, {
       tool: () => this.toolName,
       blocked: (tool) => host.blocked(tool),
@@ -34,6 +38,7 @@ export class ToolController {
         commitStroke(host, tool, points, this.brushRadiusPx, z);
       },
       polygon: (tool, points) => commitPolygon(host, tool, points),
+      wand: (point) => this.wand.click(point),
       changed: () => this.requestInk(),
       hovered: () => this.placeCursor(),
     });
@@ -92,12 +97,14 @@ export class ToolController {
 
   /** Keys that act on a shape in progress; true when the key was used. */
   handleKey(key: string): boolean {
+    if (this.toolName === "wand" && this.wand.handleKey(key)) return true;
     return this.gestures.handleKey(key);
   }
 
-  /** Drop any gesture in progress. */
+  /** Drop any gesture in progress (and the wand's outline). */
   cancel(): void {
     this.gestures.cancel();
+    this.wand.cancel();
   }
 
   private notify(): void {

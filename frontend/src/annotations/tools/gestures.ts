@@ -24,6 +24,8 @@ export interface GestureHandlers {
   notify(message: string): void;
   /** A brush or eraser stroke ended (points in level-0 px, drawn at image zoom `z`). */
   stroke(points: Position[], z: number): void;
+  /** A magic wand click at a level-0 point. */
+  wand(point: Position): void;
   /** A lasso, rectangle ROI or polygon closed. */
   polygon(tool: "polygon" | "roi", points: Position[]): void;
   /** The shape in progress changed: redraw it. */
@@ -145,6 +147,9 @@ export class Gestures {
       case "polygon":
       case "roi-polygon":
         this.addVertex(point, screen);
+        break;
+      case "wand":
+        this.on.wand(point);
         break;
       default:
         break;
