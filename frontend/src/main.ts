@@ -2,6 +2,7 @@
 // inference panels through one app context, and binds the viewer's keys.
 
 import "./styles.css";
+import { mountLabelMode } from "./annotations/labelMode";
 import { mountAnnotations } from "./annotations/mount";
 import { getJson } from "./core/api";
 import type { AppContext, AppEvents, SlideSummary } from "./core/app";
@@ -62,6 +63,7 @@ const annotations = mountAnnotations(
   app,
   viewer,
 );
+mountLabelMode(byId("toolbar"), annotations.overlay, bus);
 mountTrainingPanel(byId("training-panel"), app);
 mountInferencePanel(byId("inference-panel"), app);
 

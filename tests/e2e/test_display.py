@@ -4,7 +4,11 @@ contrast of the slide, and a ruler. Each is driven as a user would and checked o
 
 from __future__ import annotations
 
-from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, view
+import numpy as np
+
+from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, stage_pixels, view, wait_settled
+from tests.e2e.test_inference_ui import rgb, train_app, wait_overlay
+from tests.e2e.test_training_ui import BACKGROUND_COLOR, TISSUE_COLOR, label_demo_slide
 
 
 def test_shortcut_sheet_lists_every_registered_key(page, demo_server):
@@ -59,3 +63,112 @@ def test_shortcut_sheet_lists_every_registered_key(page, demo_server):
     assert sheet.locator("dd", has_text="Show this list of keyboard shortcuts").count() == 1
     page.get_by_test_id("shortcut-sheet-close").click()
     sheet.wait_for(state="hidden", timeout=TIMEOUT_MS)
+
+
+MARK_COLOR = "#ff00ff"
+# A label square spanning several 256-px grid cells (it is stored as 9 cell pieces).
+MARK = (300, 700, 600, 600)
+
+
+def screen_box(page, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    """A level-0 box on screen, relative to the viewer stage: (left, top, right, bottom)."""
+    x, y, w, h = box
+    (left, top), (right, bottom) = page.evaluate(
+        "([x0, y0, x1, y1]) =>"
+        " [window.slidelab.toScreen(x0, y0), window.slidelab.toScreen(x1, y1)]",
+        [x, y, x + w, y + h],
+    )
+    return left, top, right, bottom
+
+
+def near(pixels: np.ndarray, color: str, tolerance: int = 60) -> np.ndarray:
+    """Which pixels are within `tolerance` of a colour (per channel)."""
+    return np.abs(pixels - rgb(color)).max(axis=-1) <= tolerance
+
+
+def test_labels_are_outlines_over_a_result(page, server_factory):
+    """With a result shown, a label is drawn as the outline of its whole shape in its class
+    colour: inside it the result's colours, on its border the label's colour, no grid-cell
+    seams; Shift+A flips to filled, then hidden; the toolbar choice sets it back."""
+    server = server_factory()
+    slide_id, class_ids = label_demo_slide(server)
+    app_id = train_app(server, slide_id, class_ids)
+    answer = server.post("/api/classes", json={"name": "Mark", "color": MARK_COLOR})
+    assert answer.status_code == 201, answer.text
+    x, y, w, h = MARK
+    square = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    edit = {"tool": "polygon", "class_id": answer.json()["id"], "points": square}
+    assert server.post(f"/api/slides/{slide_id}/annotations/edits", json=edit).ok
+
+    open_app(page, server)
+    open_slide(page)
+    page.evaluate("() => window.slidelab.setView({x: 600, y: 1000, z: 0.5})")
+    wait_settled(page)
+    toolbar = page.locator("#toolbar")
+    assert toolbar.get_attribute("data-label-style") == "filled"
+    left, top, right, bottom = screen_box(page, MARK)
+    inner = (slice(int(top) + 6, int(bottom) - 6), slice(int(left) + 6, int(right) - 6))
+    before = stage_pixels(page)
+    # Filled (no result yet): the whole square is tinted with the label colour.
+    tinted = before[inner][..., 0] - before[inner][..., 1]
+    assert (tinted > 60).mean() > 0.9, "a filled label tints its inside"
+
+    panel = page.locator("#inference-panel")
+    page.wait_for_function(
+        "(id) => document.querySelector('#inference-panel .inf-apps').dataset.value === String(id)",
+        arg=app_id,
+        timeout=TIMEOUT_MS,
+    )
+    panel.locator("input[name=inf-region][value=view]").check()
+    panel.locator(".inf-apply").click()
+    wait_overlay(page, "threshold=0&")
+    panel.locator(".inf-opacity").fill("100")
+    page.wait_for_function(
+        "() => document.getElementById('toolbar').dataset.labelStyle === 'outline'",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(400)
+    shown = stage_pixels(page)
+    inside = shown[inner]
+    result_colours = near(inside, TISSUE_COLOR) | near(inside, BACKGROUND_COLOR)
+    assert result_colours.mean() > 0.97, f"result colours on {result_colours.mean():.1%} inside"
+    assert near(inside, MARK_COLOR).mean() < 0.002, "no label colour inside the outline"
+    # The grid lines the label is cut along (x and y = 512, 768, 1024, 1280) show no seam.
+    for gx in (512, 768):
+        column = int(round(page.evaluate(f"() => window.slidelab.toScreen({gx}, 0)[0]")))
+        assert not near(shown[inner[0], column - 1 : column + 2], MARK_COLOR).any(), gx
+    for gy in (768, 1024, 1280):
+        row_ = int(round(page.evaluate(f"() => window.slidelab.toScreen(0, {gy})[1]")))
+        assert not near(shown[row_ - 1 : row_ + 2, inner[1]], MARK_COLOR).any(), gy
+    # Its border: the label colour all round, just inside the square's edge.
+    span_y, span_x = slice(int(top) + 4, int(bottom) - 4), slice(int(left) + 4, int(right) - 4)
+    edges = {
+        "left": shown[span_y, int(left) + 1],
+        "right": shown[span_y, int(right) - 2],
+        "top": shown[int(top) + 1, span_x],
+        "bottom": shown[int(bottom) - 2, span_x],
+    }
+    for side, pixels in edges.items():
+        assert near(pixels, MARK_COLOR).mean() > 0.95, f"{side} edge in the label colour"
+
+    # Shift+A: filled over the result; again: hidden; the toolbar choice: outlines again.
+    page.keyboard.press("Shift+A")
+    page.wait_for_function(
+        "() => document.getElementById('toolbar').dataset.labelStyle === 'filled'",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(300)
+    filled = stage_pixels(page)[inner]
+    assert (near(filled, TISSUE_COLOR) | near(filled, BACKGROUND_COLOR)).mean() < 0.5
+    page.keyboard.press("Shift+A")
+    page.wait_for_function(
+        "() => document.getElementById('toolbar').dataset.labelStyle === 'hidden'",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(300)
+    hidden = stage_pixels(page)
+    assert near(hidden[span_y, int(left) + 1], MARK_COLOR).mean() < 0.05, "no label drawn"
+    page.get_by_test_id("label-mode").select_option("outline")
+    page.wait_for_timeout(300)
+    again = stage_pixels(page)
+    assert near(again[span_y, int(left) + 1], MARK_COLOR).mean() > 0.95

@@ -5,6 +5,11 @@
 // only polygons whose box meets it; while panning, and stretched during zoom animations,
 // the canvases are only moved with a CSS transform, so frame time does not grow with the
 // number of strokes. Opacity is the labels canvas's CSS opacity.
+//
+// Labels are drawn filled, or as outlines (while a result is shown, so the result shows
+// through): a class's polygons are filled into an offscreen mask, an eroded copy is cut
+// out of it, and the ring that is left (the edge of the merged class shape, never the
+// grid-cell seams between its pieces) is drawn at full opacity.
 
 import { frameThrottle } from "../core/dom";
 import type { SlideViewer } from "../viewer/slideViewer";
@@ -32,6 +37,23 @@ const FALLBACK_COLOR = "#808080";
 
 /** Below this many screen px a polygon is drawn as its bounding box (it is a speck). */
 const SPECK_PX = 1.5;
+
+/** Width of a label outline in CSS px. */
+const OUTLINE_PX = 2;
+
+/** How labels are drawn: filled areas, only the edges of each class's shape, or not at all. */
+export type LabelStyle = "filled" | "outline" | "hidden";
+
+/** A scratch canvas for the outline pass. */
+interface Scratch {
+  canvas: HTMLCanvasElement;
+  ctx: CanvasRenderingContext2D;
+}
+
+function scratch(): Scratch {
+  const canvas = document.createElement("canvas");
+  return { canvas, ctx: canvas.getContext("2d")! };
+}
 
 function prepare(feature: AnnotationFeature): PreparedFeature {
   const parts: PreparedPart[] = [];
@@ -98,6 +120,9 @@ export class AnnotationOverlay {
   private pending: StrokePreview[] = [];
   private opacityValue = 0.5;
   private shown = true;
+  private style: LabelStyle = "filled";
+  private readonly mask = scratch();
+  private readonly eroded = scratch();
   private cacheBounds: BBox | null = null;
   private cacheZoom = 0;
   private cacheDpr = 1;
@@ -132,7 +157,28 @@ export class AnnotationOverlay {
 
   set opacity(value: number) {
     this.opacityValue = Math.min(1, Math.max(0, value));
-    this.labels.canvas.style.opacity = String(this.opacityValue);
+    this.applyOpacity();
+  }
+
+  /**
+   * Filled labels, outlines of each class's shape (drawn opaque: they are thin), or labels
+   * hidden (ROIs stay); independent of `visible` (the A key).
+   */
+  get labelStyle(): LabelStyle {
+    return this.style;
+  }
+
+  set labelStyle(value: LabelStyle) {
+    if (value === this.style) return;
+    this.style = value;
+    this.labels.canvas.dataset.style = value;
+    this.applyOpacity();
+    this.markDirty();
+  }
+
+  private applyOpacity(): void {
+    const opacity = this.style === "outline" ? 1 : this.opacityValue;
+    this.labels.canvas.style.opacity = String(opacity);
   }
 
   /** Whether annotations are shown at all. */
@@ -186,7 +232,7 @@ export class AnnotationOverlay {
   draw(): void {
     const z = this.viewer.imageZoom();
     const show = this.shown && this.viewer.slide() !== null && z > 0;
-    this.labels.canvas.hidden = !show;
+    this.labels.canvas.hidden = !show || this.style === "hidden";
     // An empty layer still costs compositing on every frame: show outlines only when needed.
     this.outlines.canvas.hidden =
       !show || !(this.model.rois().length || this.pending.some((p) => p.tool === "roi"));
@@ -234,6 +280,7 @@ export class AnnotationOverlay {
     // The server cuts a class into grid-cell polygons that share edges: filling all of a
     // class's polygons as one path rasterises each shared edge once, so no seam shows.
     const fills = new Map<number, Path2D>();
+    const classBoxes = new Map<number, BBox>();
     for (const feature of this.model.all()) {
       const prepared = this.feature(String(feature.id), feature);
       if (!intersects(prepared.bbox, bounds)) continue;
@@ -254,17 +301,95 @@ export class AnnotationOverlay {
         if (x1 - x0 < speck && y1 - y0 < speck) {
           ctx.fillStyle = this.colorOf(classId);
           ctx.fillRect(x0, y0, speck, speck);
-        } else path.addPath(part.path);
+        } else {
+          path.addPath(part.path);
+          const box = classBoxes.get(classId);
+          classBoxes.set(classId, box ? unionBox(box, part.bbox) : part.bbox);
+        }
         drawn += 1;
       }
     }
     for (const [classId, path] of fills) {
+      if (this.style === "outline") {
+        this.outline(path, this.colorOf(classId), classBoxes.get(classId)!, dpr);
+        continue;
+      }
       ctx.fillStyle = this.colorOf(classId);
       ctx.fill(path, "evenodd");
     }
     this.lastDrawnParts = drawn;
     for (const preview of this.pending) this.paintPreview(preview);
     this.slowestRenderMs = Math.max(this.slowestRenderMs, performance.now() - started);
+  }
+
+  /**
+   * Draw the edge of one class's shape: fill `path` into a mask (only the part of the
+   * bitmap its box `box` covers), erode a copy by the outline width with eight shifted
+   * intersections, cut the eroded copy out of the mask, and draw the ring that is left.
+   * Where the shape leaves the rendered bitmap no edge is drawn.
+   */
+  private outline(path: Path2D, color: string, box: BBox, dpr: number): void {
+    const ctx = this.labels.ctx;
+    const m = ctx.getTransform();
+    const { width, height } = this.labels.canvas;
+    const px = Math.max(1, Math.round(OUTLINE_PX * dpr));
+    const pad = px + 2;
+    // The class's box in bitmap px, padded, inside the bitmap.
+    const x0 = Math.max(0, Math.floor(box[0] * m.a + m.e) - pad);
+    const y0 = Math.max(0, Math.floor(box[1] * m.d + m.f) - pad);
+    const x1 = Math.min(width, Math.ceil(box[2] * m.a + m.e) + pad);
+    const y1 = Math.min(height, Math.ceil(box[3] * m.d + m.f) + pad);
+    const w = x1 - x0;
+    const h = y1 - y0;
+    if (w <= 0 || h <= 0) return;
+    const mask = this.mask;
+    const eroded = this.eroded;
+    for (const s of [mask, eroded]) {
+      if (s.canvas.width < w || s.canvas.height < h) {
+        s.canvas.width = Math.max(w, s.canvas.width);
+        s.canvas.height = Math.max(h, s.canvas.height);
+      }
+      s.ctx.setTransform(1, 0, 0, 1, 0, 0);
+      s.ctx.globalCompositeOperation = "source-over";
+      s.ctx.clearRect(0, 0, w + 1, h + 1);
+    }
+    mask.ctx.setTransform(m.a, 0, 0, m.d, m.e - x0, m.f - y0);
+    mask.ctx.fillStyle = color;
+    mask.ctx.fill(path, "evenodd");
+    mask.ctx.setTransform(1, 0, 0, 1, 0, 0);
+
+    const e = eroded.ctx;
+    e.drawImage(mask.canvas, 0, 0, w, h, 0, 0, w, h);
+    e.globalCompositeOperation = "destination-in";
+    const d = Math.max(1, Math.round(px * 0.7));
+    const shifts = [
+      [px, 0],
+      [-px, 0],
+      [0, px],
+      [0, -px],
+      [d, d],
+      [d, -d],
+      [-d, d],
+      [-d, -d],
+    ];
+    for (const [dx, dy] of shifts) e.drawImage(mask.canvas, 0, 0, w, h, dx, dy, w, h);
+    // Along the bitmap's own edges the shape goes on: keep it whole there (no false edge).
+    e.globalCompositeOperation = "source-over";
+    e.save();
+    e.beginPath();
+    e.rect(0, 0, w, h);
+    e.rect(px, px, w - 2 * px, h - 2 * px);
+    e.clip("evenodd");
+    e.drawImage(mask.canvas, 0, 0, w, h, 0, 0, w, h);
+    e.restore();
+
+    mask.ctx.globalCompositeOperation = "destination-out";
+    mask.ctx.drawImage(eroded.canvas, 0, 0, w, h, 0, 0, w, h);
+    mask.ctx.globalCompositeOperation = "source-over";
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(mask.canvas, 0, 0, w, h, x0, y0, w, h);
+    ctx.restore();
   }
 
   private colorOf(classId: number): string {
@@ -293,4 +418,8 @@ export class AnnotationOverlay {
     }
     ctx.restore();
   }
+}
+
+function unionBox(a: BBox, b: BBox): BBox {
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
 }

@@ -42,6 +42,8 @@ export interface AppEvents extends Record<string, unknown> {
   "annotations:changed": { slideId: string };
   /** Apps were added (a run finished), renamed, imported or deleted. */
   "apps:changed": { appId?: string | null };
+  /** A result's overlay was put on the slide (its id) or taken off (null). */
+  "result:shown": { resultId: string | null };
 }
 
 export interface AppContext {

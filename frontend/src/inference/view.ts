@@ -60,6 +60,7 @@ export class ResultView {
       () => app.viewer(),
       (loaded, rid, query) => {
         state.overlay = rid ?? "";
+        app.bus.emit("result:shown", { resultId: rid });
         state.overlayQuery = query;
         state.overlayLoaded = String(loaded);
       },
