@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 from skimage.measure import label, regionprops
 
-from server.measure.objects import Objects, iter_objects
+from server.measure.objects import Objects, iter_objects, scan_objects
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,22 @@ def test_form_factor_is_near_one_for_a_disc_and_small_for_a_line():
     assert disc.form_factor[i] == pytest.approx(1.0, abs=0.08)
     assert disc.eccentricity[i] < 0.05 and line.eccentricity[j] > 0.99
     assert line.form_factor[j] < 0.15
+
+
+@pytest.mark.parametrize("block", [23, 1000])
+def test_the_object_map_names_every_pixel_s_object(image, block):
+    labels, _ = image
+
+    def read(x: int, y: int, w: int, h: int):
+        return labels[y : y + h, x : x + w], None
+
+    objects, object_map = scan_objects(read, labels.shape[1], labels.shape[0], block)
+    numbers = np.full(labels.shape, -1)
+    for x, y, block_labels, block_numbers in object_map.blocks():
+        h, w = block_labels.shape
+        numbers[y : y + h, x : x + w] = block_numbers
+    reference = label(labels, background=0, connectivity=1)
+    assert ((numbers >= 0) == (reference > 0)).all()
+    pairs = set(zip(numbers[reference > 0].tolist(), reference[reference > 0].tolist()))
+    assert len(pairs) == len(objects) == reference.max()  # one to one
+    assert (np.bincount(numbers[numbers >= 0], minlength=len(objects)) == objects.area).all()

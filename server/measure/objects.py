@@ -128,16 +128,98 @@ class _Table:
 
 def iter_objects(read: ReadBlock, width: int, height: int, block: int = BLOCK) -> Iterator[Objects]:
     """Every object of a width × height label image, in batches as they are finished."""
+    for _, closed in _bands(read, width, height, block):
+        if len(closed.finished):
+            yield _measure(closed.finished)
+
+
+def scan_objects(
+    read: ReadBlock, width: int, height: int, block: int = BLOCK
+) -> tuple[Objects, ObjectMap]:
+    """Every object (numbered in the order `iter_objects` reports them) and the map from
+    each block's objects to those numbers. Memory grows with the number of objects."""
+    batches: list[_Table] = []
+    bands: list[tuple[_Band, _Closed]] = []
+    for band, closed in _bands(read, width, height, block):
+        batches.append(closed.finished)
+        bands.append((band, closed))
+    table = _Table()
+    for batch in batches:
+        table.extend(batch.sums, batch.label, batch.bbox)
+    return _measure(table), ObjectMap(read, width, height, block, _resolve(bands))
+
+
+class ObjectMap:
+    """Which object each pixel of the scanned image belongs to, block by block."""
+
+    def __init__(
+        self,
+        read: ReadBlock,
+        width: int,
+        height: int,
+        block: int,
+        numbers: dict[tuple[int, int], np.ndarray],
+    ) -> None:
+        self.read, self.width, self.height, self.block = read, width, height, block
+        self.numbers = numbers  # (x, y) of a block → object number of its objects 0..k-1
+
+    def blocks(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        """(x, y, labels, object number or -1) of every block, read again."""
+        for y in range(0, self.height, self.block):
+            band = _Band(
+                self.read, self.width, self.height, y, min(self.block, self.height - y), self.block
+            )
+            for x in range(0, self.width, self.block):
+                labels, index = band.block_index(x, min(self.block, self.width - x))
+                numbers = self.numbers[(x, y)]
+                yield x, y, labels, np.where(index >= 0, numbers[np.maximum(index, 0)], -1)
+
+
+@dataclass
+class _Closed:
+    """A band after joining: its finished objects, those still open (the next band's
+    first rows), the bottom row, and each table row's fate: `row_object[i]` is the
+    object number within this band's finished ones, or -1 - j for open row j."""
+
+    finished: _Table
+    carried: _Table
+    border: _Border
+    row_object: np.ndarray
+
+
+def _bands(read: ReadBlock, width: int, height: int, block: int) -> Iterator[tuple[_Band, _Closed]]:
     border = _Border(np.full(width, -1, dtype=np.int64), np.zeros(width, dtype=np.int64))
     carried = _Table()  # objects still open along `border`, ids 0..len-1
     for y in range(0, height, block):
-        band = _Band(read, width, height, y, min(block, height - y), block)
+        h = min(block, height - y)
+        band = _Band(read, width, height, y, h, block)
         table, pairs, bottom = band.label(border, carried)
-        finished, carried, border = _close_band(table, pairs, bottom)
-        if len(finished):
-            yield _measure(finished)
-    if len(carried):
-        yield _measure(carried)
+        last = y + h >= height
+        closed = _close_band(table, pairs, bottom if not last else _no_border(width))
+        carried, border = closed.carried, closed.border
+        yield band, closed
+
+
+def _no_border(width: int) -> _Border:
+    return _Border(np.full(width, -1, dtype=np.int64), np.zeros(width, dtype=np.int64))
+
+
+def _resolve(bands: list[tuple[_Band, _Closed]]) -> dict[tuple[int, int], np.ndarray]:
+    """Object numbers (over all bands) of each block's objects, from the last band up."""
+    offsets = np.cumsum([0] + [len(c.finished) for _, c in bands])
+    numbers: dict[tuple[int, int], np.ndarray] = {}
+    carried_numbers = np.zeros(0, dtype=np.int64)  # the next band's carried rows
+    for k in range(len(bands) - 1, -1, -1):
+        band, closed = bands[k]
+        fate = closed.row_object
+        rows = np.where(fate >= 0, fate + offsets[k], 0)
+        still_open = fate < 0
+        rows[still_open] = carried_numbers[-fate[still_open] - 1]
+        ends = band.starts[1:] + [len(rows)]
+        for x, start, end in zip(range(0, band.width, band.block), band.starts, ends, strict=True):
+            numbers[(x, band.y)] = rows[start:end]
+        carried_numbers = rows[: band.starts[0]]
+    return numbers
 
 
 @dataclass
@@ -169,7 +251,9 @@ class _Band:
 
     def label(self, above: _Border, carried: _Table) -> tuple[_Table, list[np.ndarray], _Border]:
         """The band's objects after the carried ones, the id pairs joined across block
-        borders (and with the band above), and the band's bottom row."""
+        borders (and with the band above), and the band's bottom row. `self.starts`
+        holds the first table row of each block's objects."""
+        self.starts: list[int] = []
         table = _Table()
         table.extend(carried.sums, carried.label, carried.bbox)
         pairs: list[np.ndarray] = []
@@ -177,6 +261,7 @@ class _Band:
         left: _Border | None = None
         for x in range(0, self.width, self.block):
             w = min(self.block, self.width - x)
+            self.starts.append(len(table))
             labels, ids, rows = self._block(x, w, base=len(table))
             table.extend(*rows)
             pairs.append(above[x : x + w].pairs_with(_Border(ids[0], labels[0])))
@@ -186,6 +271,24 @@ class _Band:
             bottom.ids[x : x + w], bottom.labels[x : x + w] = ids[-1], labels[-1]
         return table, pairs, bottom
 
+    def block_index(self, x: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, object index or -1) of the block at (x, y), objects numbered 0..k-1
+        as `label` numbers them (the order of their labels in the block's window)."""
+        window, _ = self._window(x, w)
+        objects = sk_label(window, background=0, connectivity=1)
+        index, labels = self._compact(objects, window, w)
+        return labels, index
+
+    def _compact(
+        self, objects: np.ndarray, window: np.ndarray, w: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        core = (slice(HALO, HALO + self.h), slice(HALO, HALO + w))
+        inner = objects[core]
+        present = np.unique(inner[inner > 0])
+        compact = np.full(int(inner.max()) + 1, -1, dtype=np.int64)
+        compact[present] = np.arange(len(present))
+        return compact[inner], window[core]
+
     def _block(
         self, x: int, w: int, base: int
     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -194,11 +297,8 @@ class _Band:
         objects = sk_label(window, background=0, connectivity=1)
         core = (slice(HALO, HALO + self.h), slice(HALO, HALO + w))
         weights = _perimeter_weights(objects)[core]
-        objects, labels = objects[core], window[core]
-        present = np.unique(objects[objects > 0])
-        compact = np.full(int(objects.max()) + 1, -1, dtype=np.int64)
-        compact[present] = np.arange(len(present))
-        index = compact[objects]
+        index, labels = self._compact(objects, window, w)
+        count = int(index.max()) + 1
         ids = np.where(index >= 0, index + base, -1)
         inside = index >= 0
         rows, cols = np.nonzero(inside)
@@ -206,10 +306,10 @@ class _Band:
         gx, gy = (cols + x).astype(np.float64), (rows + self.y).astype(np.float64)
         value = values[core][inside] if values is not None else np.full(len(k), np.nan)
         columns = (np.ones(len(k)), gx, gy, gx * gx, gy * gy, gx * gy, weights[inside], value)
-        sums = np.stack([np.bincount(k, c, minlength=len(present)) for c in columns], axis=1)
-        label = np.zeros(len(present), dtype=np.int64)
+        sums = np.stack([np.bincount(k, c, minlength=count) for c in columns], axis=1)
+        label = np.zeros(count, dtype=np.int64)
         label[k] = labels[inside]
-        return labels, ids, (sums, label, _bboxes(index + 1, len(present), x, self.y))
+        return labels, ids, (sums, label, _bboxes(index + 1, count, x, self.y))
 
     def _window(self, x: int, w: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The block with a HALO-pixel margin, zeros beyond the image."""
@@ -257,11 +357,8 @@ def _bboxes(objects: np.ndarray, count: int, x: int, y: int) -> np.ndarray:
     return out
 
 
-def _close_band(
-    table: _Table, pairs: list[np.ndarray], bottom: _Border
-) -> tuple[_Table, _Table, _Border]:
-    """Join objects across borders: (finished objects, those open along the bottom row
-    renumbered 0..k-1, the bottom row with the new ids)."""
+def _close_band(table: _Table, pairs: list[np.ndarray], bottom: _Border) -> _Closed:
+    """Join objects across borders; objects on the bottom row stay open, renumbered 0..k-1."""
     n = len(table)
     edges = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), dtype=np.int64)
     graph = coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(n, n))
@@ -269,12 +366,14 @@ def _close_band(
     merged = table.merged(component, count)
     on_bottom = bottom.ids >= 0
     open_ = np.unique(component[bottom.ids[on_bottom]])
-    renumber = np.full(count, -1, dtype=np.int64)
-    renumber[open_] = np.arange(len(open_))
-    ids = np.full(len(bottom.ids), -1, dtype=np.int64)
-    ids[on_bottom] = renumber[component[bottom.ids[on_bottom]]]
     finished = np.setdiff1d(np.arange(count), open_, assume_unique=True)
-    return merged.take(finished), merged.take(open_), _Border(ids, bottom.labels)
+    fate = np.empty(count, dtype=np.int64)
+    fate[finished] = np.arange(len(finished))
+    fate[open_] = -1 - np.arange(len(open_))
+    ids = np.full(len(bottom.ids), -1, dtype=np.int64)
+    ids[on_bottom] = -1 - fate[component[bottom.ids[on_bottom]]]
+    border = _Border(ids, bottom.labels)
+    return _Closed(merged.take(finished), merged.take(open_), border, fate[component])
 
 
 def _measure(table: _Table) -> Objects:
