@@ -94,6 +94,7 @@ def test_the_object_map_names_every_pixel_s_object(image, block):
         numbers[y : y + h, x : x + w] = block_numbers
     reference = label(labels, background=0, connectivity=1)
     assert ((numbers >= 0) == (reference > 0)).all()
-    pairs = set(zip(numbers[reference > 0].tolist(), reference[reference > 0].tolist()))
+    inside = reference > 0
+    pairs = set(zip(numbers[inside].tolist(), reference[inside].tolist(), strict=True))
     assert len(pairs) == len(objects) == reference.max()  # one to one
     assert (np.bincount(numbers[numbers >= 0], minlength=len(objects)) == objects.area).all()
