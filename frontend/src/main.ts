@@ -12,6 +12,7 @@ import { bindShortcuts, shortcuts } from "./core/shortcuts";
 import { mountShortcutSheet } from "./core/shortcutSheet";
 import { connectSocket, type ConnectionState } from "./core/socket";
 import { showError, toast } from "./core/toast";
+import { FocusBox } from "./inference/focus";
 import { mountInferencePanel } from "./inference/panel";
 import { SlideList } from "./slides/slideList";
 import { formatBoxSize } from "./core/format";
@@ -65,7 +66,7 @@ const annotations = mountAnnotations(
 );
 mountLabelMode(byId("toolbar"), annotations.overlay, bus);
 mountTrainingPanel(byId("training-panel"), app);
-mountInferencePanel(byId("inference-panel"), app);
+mountInferencePanel(byId("inference-panel"), app, new FocusBox(stage, viewer));
 
 const slideList = new SlideList(byId("slide-list"), (slide) => void openSlide(slide.id));
 

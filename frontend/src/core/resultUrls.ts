@@ -1,6 +1,6 @@
 // Addresses of results: overlay tiles at a threshold, stats, exports.
 
-export type OverlayMode = "classes" | "heatmap";
+export type OverlayMode = "classes" | "heatmap" | "uncertainty";
 
 export interface OverlayParams {
   /** Minimum probability 0..1 for a pixel to take its best class. */

@@ -104,6 +104,12 @@ export class ApplyForm {
     if (rois.some((r) => String(r.id) === previous)) this.roiSelect.value = previous;
   }
 
+  /** The ROI chosen under "region of interest" when that is the choice, else null. */
+  chosenRoi(): number | null {
+    if (this.chosen() !== "roi" || !this.roiSelect.value) return null;
+    return Number(this.roiSelect.value);
+  }
+
   private chosen(): RegionChoice {
     for (const [value, input] of this.choice) if (input.checked) return value;
     return "view";

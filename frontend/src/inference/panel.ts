@@ -9,19 +9,27 @@ import { showError, toast } from "../core/toast";
 import { h } from "../core/dom";
 import { ListBox, shortDate } from "../core/listbox";
 import { loadText, saveText } from "../core/prefs";
+import { AcceptControl } from "./accept";
 import { ApplyForm } from "./apply";
 import { AppList } from "./apps";
 import "./inference.css";
+import type { Focus } from "./focus";
 import { ResultQueue } from "./queue";
 import { regionText } from "./region";
+import { SuggestionList } from "./suggestions";
 import type { ResultInfo, ResultState } from "./types";
 import { ResultView } from "./view";
 
-/** Build the inference panel inside `root`. */
-export function mountInferencePanel(root: HTMLElement, app: AppContext): void {
+/** Build the inference panel inside `root`; `focus` flies the viewer to a place and
+ * outlines it (the "label next" list). */
+export function mountInferencePanel(
+  root: HTMLElement,
+  app: AppContext,
+  focus: Focus | null = null,
+): void {
   root.dataset.panel = "inference";
   root.classList.add("inf-panel");
-  new InferencePanel(root, app);
+  new InferencePanel(root, app, focus);
 }
 
 class InferencePanel {
@@ -29,12 +37,15 @@ class InferencePanel {
   private readonly form: ApplyForm;
   private readonly queue: ResultQueue;
   private readonly view: ResultView;
+  private readonly suggestions: SuggestionList;
+  private readonly accept: AcceptControl;
   private readonly errorBox = h("div", { class: "inf-error", role: "alert", hidden: true });
   private readonly results = new ListBox("inf-results", "Results on this slide", "none yet");
 
   constructor(
     private readonly root: HTMLElement,
     private readonly app: AppContext,
+    focus: Focus | null = null,
   ) {
     this.apps = new AppList(app, (chosen) => {
       // Called after the app list loads, by which time the form exists.
@@ -47,6 +58,18 @@ class InferencePanel {
       (message, hint) => this.showError(message, hint),
     );
     this.view = new ResultView(app, root.dataset);
+    this.suggestions = new SuggestionList(app, focus);
+    this.accept = new AcceptControl(app, {
+      result: () => {
+        const shown = this.view.current;
+        return shown ? { id: shown.id, slideId: shown.slide_id } : null;
+      },
+      threshold: () => this.view.shownThreshold(),
+      roi: () => this.form.chosenRoi(),
+    });
+    this.view.element.append(this.accept.element);
+    // The live preview's places follow each refresh of it (the training panel says when).
+    app.bus.on("preview:updated", ({ resultId }) => this.suggestions.show(resultId));
     root.replaceChildren(
       h("h2", { class: "inf-title" }, "Apply an app"),
       this.apps.element,
@@ -60,6 +83,7 @@ class InferencePanel {
         this.results.element,
       ),
       this.view.element,
+      this.suggestions.element,
     );
     this.form.button.disabled = !this.apps.selected();
     this.form.button.addEventListener("click", () => void this.apply());
@@ -176,12 +200,16 @@ class InferencePanel {
 
   /** Show result `id` (or nothing for ""). */
   private async showResult(id: string): Promise<void> {
-    if (!id) return this.view.clear();
+    if (!id) {
+      this.suggestions.show(null);
+      return this.view.clear();
+    }
     try {
       const result = await getJson<ResultInfo>(`/api/results/${encodeURIComponent(id)}`);
       this.results.value = String(result.id);
       this.root.dataset.result = String(result.id);
       await this.view.show(result);
+      this.suggestions.show(String(result.id));
     } catch (error) {
       showError(error);
     }

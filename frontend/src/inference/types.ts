@@ -60,6 +60,16 @@ export interface ResultInfo {
   warnings?: string[];
   /** Bumped each time the result is recomputed (live preview re-uses one result). */
   version?: number;
+  /** The uncertainty map's colour stops, 0 → 1 evenly spaced ("#rrggbb"). */
+  uncertainty_colors?: string[];
+}
+
+/** Uncertainty (normalised entropy, 0..1) over a result's region. */
+export interface UncertaintyStats {
+  mean: number;
+  p90?: number | null;
+  /** Share of the region with uncertainty ≥ 0.5. */
+  high_fraction?: number | null;
 }
 
 export interface ClassArea {
@@ -78,6 +88,7 @@ export interface ResultStats {
   unclassified_area_mm2: number;
   unclassified_fraction?: number;
   classes: ClassArea[];
+  uncertainty?: UncertaintyStats | null;
 }
 
 /** Socket.IO payloads. */

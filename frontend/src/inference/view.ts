@@ -9,6 +9,7 @@ import { loadNumber, saveNumber } from "../core/prefs";
 import { ResultOverlay } from "../viewer/resultOverlay";
 import { classLegend, heatmapLegend } from "./legend";
 import { statsTable } from "./stats";
+import { uncertaintyLegend, uncertaintySummary } from "./uncertainty";
 import type { ResultInfo, ResultStats } from "./types";
 import {
   exportUrl,
@@ -136,6 +137,7 @@ export class ResultView {
       ...result.classes.map((c) =>
         h("option", { value: `heatmap:${c.index}` }, `Heat map: ${c.name}`),
       ),
+      h("option", { value: "uncertainty" }, "Uncertainty"),
     );
     this.element.hidden = false;
     this.warnings.replaceChildren(...(result.warnings ?? []).map((w) => h("div", {}, w)));
@@ -152,12 +154,18 @@ export class ResultView {
     this.element.hidden = true;
   }
 
+  /** The threshold the overlay is drawn at, 0..1. */
+  shownThreshold(): number {
+    return this.currentThreshold();
+  }
+
   private currentThreshold(): number {
     return thresholdFromPercent(Number(this.threshold.value));
   }
 
   private params(): OverlayParams {
     const value = this.mode.value;
+    if (value === "uncertainty") return { threshold: this.currentThreshold(), mode: "uncertainty" };
     if (value.startsWith("heatmap:")) {
       return {
         threshold: this.currentThreshold(),
@@ -172,6 +180,10 @@ export class ResultView {
     if (!this.shown) return;
     const params = this.params();
     const cls = this.shown.classes.find((c) => c.index === params.classIndex);
+    if (params.mode === "uncertainty") {
+      this.legend.replaceChildren(uncertaintyLegend(this.shown.uncertainty_colors ?? []));
+      return;
+    }
     this.legend.replaceChildren(
       params.mode === "heatmap" && cls ? heatmapLegend(cls) : classLegend(this.shown.classes),
     );
@@ -211,7 +223,8 @@ export class ResultView {
           response.status,
           body.hint,
         );
-      this.stats.replaceChildren(statsTable(body));
+      const uncertainty = uncertaintySummary(body.uncertainty);
+      this.stats.replaceChildren(statsTable(body), ...(uncertainty ? [uncertainty] : []));
       this.stats.dataset.threshold = String(threshold);
       this.stats.dataset.result = resultId;
     } catch (error) {

@@ -135,6 +135,7 @@ export class LivePreview {
     if (this.overlay.shown === resultId) this.overlay.update(params);
     else void this.overlay.show(resultId, params).catch((e: Error) => this.onStatus(e.message));
     this.onStatus(`Preview updated ${new Date().toLocaleTimeString()}`);
+    this.app.bus.emit("preview:updated", { resultId });
     // The next one follows soon: the preview keeps up with the weights as they improve.
     window.setTimeout(() => this.poke(), PREVIEW_EVERY_MS);
   }
