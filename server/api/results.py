@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from server.context import current_context
 from server.downloads import attachment
 from server.errors import TooLarge, UserError
-from server.inference import uncertainty
+from server.inference import suggestions, uncertainty
 from server.inference.jobs import InferenceJobs
 from server.inference.thresholds import parse_threshold
 from server.inference.viewing import ResultViewer
@@ -115,6 +115,21 @@ def delete_result(rid: str):
 def result_stats(rid: str):
     """Areas per class at `threshold`, and the region's uncertainty."""
     return jsonify(_viewer().stats(rid, _threshold()))
+
+
+@bp.get("/api/results/<rid>/suggestions")
+def result_suggestions(rid: str):
+    """Windows to label next: uncertain, inside the region, not yet labelled, diverse."""
+    try:
+        n = int(request.args.get("n", 5))
+    except ValueError as exc:
+        raise UserError("n must be an integer from 1 to 50") from exc
+    size_arg = request.args.get("size")
+    try:
+        size = float(size_arg) if size_arg not in (None, "") else None
+    except ValueError as exc:
+        raise UserError("size must be a positive number of level-0 pixels") from exc
+    return jsonify(suggestions.for_result(current_context(), rid, n, size))
 
 
 @bp.get("/api/results/<rid>/export.<kind>")
