@@ -937,7 +937,33 @@ def _inference_schemas() -> dict[str, Schema]:
         "finished": nullable(STRING),
         "preview": BOOLEAN,
         "version": {"type": "integer", "description": "generation (a preview re-runs)"},
+        "uncertainty_colors": array(
+            COLOR, "the uncertainty map's colour stops from 0 to 1, evenly spaced"
+        ),
     }
+    uncertainty = obj(
+        {
+            "mean": {"type": "number", "minimum": 0, "maximum": 1},
+            "p90": {"type": "number", "minimum": 0, "maximum": 1},
+            "high_fraction": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "fraction of the region with uncertainty ≥ 0.5",
+            },
+        },
+        ["mean", "p90", "high_fraction"],
+        "Normalised entropy of the class probabilities over the region (0 certain, 1 all "
+        "classes equally likely).",
+    )
+    suggestion = obj(
+        {
+            "bbox": BBOX,
+            "score": {"type": "number", "description": "mean uncertainty × unlabelled share"},
+            "mean_uncertainty": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        ["bbox", "score", "mean_uncertainty"],
+    )
     return {
         "Region": region,
         "InferenceRequest": {
@@ -974,6 +1000,7 @@ def _inference_schemas() -> dict[str, Schema]:
                 "unclassified_area_mm2": nullable(NUMBER),
                 "unclassified_fraction": NUMBER,
                 "classes": array(stats_class),
+                "uncertainty": nullable(uncertainty),
                 "warnings": array(STRING),
             },
             [
@@ -986,8 +1013,55 @@ def _inference_schemas() -> dict[str, Schema]:
                 "unclassified_fraction",
                 "classes",
             ],
-            "Areas are null when the slide records no µm/px.",
+            "Areas are null when the slide records no µm/px; uncertainty is null for "
+            "results made before uncertainty maps existed.",
         ),
+        "Suggestions": obj(
+            {
+                "suggestions": array(suggestion, "best first"),
+                "window_px": {"type": "number", "description": "window side, level-0 pixels"},
+            },
+            ["suggestions", "window_px"],
+        ),
+        "AcceptRequest": obj(
+            {
+                "region": {
+                    "oneOf": [
+                        obj({"bbox": BBOX}, ["bbox"]),
+                        obj({"roi_id": INTEGER}, ["roi_id"]),
+                    ]
+                },
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                "client_id": STRING,
+            },
+            ["region"],
+        ),
+        "AcceptAnswer": {
+            "allOf": [
+                ref("EditAnswer"),
+                obj(
+                    {
+                        "accepted": obj(
+                            {
+                                "classes": array(
+                                    obj(
+                                        {
+                                            "id": INTEGER,
+                                            "name": STRING,
+                                            "area_px": NUMBER,
+                                            "area_um2": nullable(NUMBER),
+                                        },
+                                        ["id", "name", "area_px", "area_um2"],
+                                    )
+                                )
+                            },
+                            ["classes"],
+                        )
+                    },
+                    ["accepted"],
+                ),
+            ]
+        },
     }
 
 
@@ -1735,6 +1809,32 @@ def _result_paths() -> dict[str, Schema]:
                 errors=("400", "404", "409"),
             )
         },
+        "/api/results/{rid}/suggestions": {
+            "get": operation(
+                "resultSuggestions",
+                "results",
+                "Windows where labelling would help most (active learning)",
+                {"200": json_response(ref("Suggestions"))},
+                description="Windows inside the result's region (at least half covered), "
+                "ranked by mean uncertainty, down-weighted by the share already labelled, "
+                "none overlapping another. 409 while nothing is written yet, or for a "
+                "result made before uncertainty maps existed.",
+                params=[
+                    *rid,
+                    query_param(
+                        "n",
+                        "how many windows",
+                        {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                    ),
+                    query_param(
+                        "size",
+                        "window side in level-0 pixels (default: 256 result pixels)",
+                        {"type": "number", "exclusiveMinimum": 0},
+                    ),
+                ],
+                errors=("400", "404", "409"),
+            )
+        },
         "/api/results/{rid}/export.{kind}": {
             "get": operation(
                 "exportResult",
@@ -1771,7 +1871,9 @@ def _result_paths() -> dict[str, Schema]:
                 "One RGBA overlay tile, rendered at the threshold",
                 {"200": file_response("PNG", "image/png")},
                 description="classes: each pixel in its class colour, transparent below the "
-                "threshold or outside the region. heatmap: one class's probability. 409 "
+                "threshold or outside the region. heatmap: one class's probability. "
+                "uncertainty: the normalised entropy through the `uncertainty_colors` map "
+                "(threshold ignored; 409 for results made before uncertainty maps). 409 "
                 "while the result is queued, failed or cancelled.",
                 params=[
                     *rid,
