@@ -17,6 +17,7 @@ import { AnnotationSession } from "./session";
 import { mountToolbar, type ToolbarHandle } from "./toolbar";
 import { PAINT_TOOLS, TOOLS, type ToolHost } from "./tools/catalog";
 import { ToolController } from "./tools/controller";
+import { registerSelectKeys, SelectTool } from "./tools/select";
 import type { RoiProperties } from "./types";
 
 /** Where the annotation parts go in the page. */
@@ -35,6 +36,8 @@ export interface Annotations {
   readonly session: AnnotationSession;
   readonly overlay: AnnotationOverlay;
   readonly tools: ToolController;
+  /** The Select tool: one label shape or ROI selected, edited, deleted, recoloured. */
+  readonly select: SelectTool;
   /** The regions of interest drawn on the open slide. */
   rois(): RoiInfo[];
   /** Load the label classes. */
@@ -76,6 +79,7 @@ export function mountAnnotations(
     viewer,
   );
   new ClassPanel(elements.classPanel, classes, session.model);
+  const select = new SelectTool(elements.stage, viewer, session, classes, tools);
   mountIoPanel(elements.ioPanel, session, () => viewer.slide());
 
   app.bus.on("slide:opened", (slide) => {
@@ -91,12 +95,14 @@ export function mountAnnotations(
   });
   window.addEventListener("blur", () => tools.setSpaceHeld(false));
   registerPaintingKeys({ classes, session, tools, toolbar });
+  registerSelectKeys(select);
 
   return {
     classes,
     session,
     overlay,
     tools,
+    select,
     rois: () => roiInfos(session),
     async loadClasses() {
       classes.set(await annotationsApi.listClasses());

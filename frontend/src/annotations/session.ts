@@ -118,6 +118,19 @@ export class AnnotationSession {
       .catch((error) => showError(error));
   }
 
+  /** Send another kind of change (e.g. a shape edit) in order with the edits; its answer is
+   * applied to the model like theirs. `run` gets the slide and this browser's client id. */
+  change(
+    run: (slideId: string, clientId: string) => Promise<EditResult>,
+  ): Promise<EditResult | null> {
+    const slideId = this.slide;
+    if (!slideId) return Promise.resolve(null);
+    return this.queue.push({ run: () => run(slideId, CLIENT_ID), retry: false }).then((result) => {
+      this.applyOwn(slideId, result);
+      return result;
+    });
+  }
+
   /** Replace all labels and ROIs from a GeoJSON object; answers the reasons for skips. */
   async importGeoJson(collection: unknown): Promise<string[]> {
     const slideId = this.slide;

@@ -7,7 +7,7 @@ import type { StrokePreview } from "../strokes";
 import type { EditRequest } from "../types";
 
 export type ToolName =
-  "pan" | "brush" | "eraser" | "polygon" | "lasso" | "wand" | "roi-rect" | "roi-polygon";
+  "pan" | "select" | "brush" | "eraser" | "polygon" | "lasso" | "wand" | "roi-rect" | "roi-polygon";
 
 export interface ToolInfo {
   name: ToolName;
@@ -17,7 +17,13 @@ export interface ToolInfo {
 }
 
 export const TOOLS: ToolInfo[] = [
-  { name: "pan", icon: "pan", title: "Pan (V)", key: "v" },
+  { name: "pan", icon: "pan", title: "Pan (H)", key: "h" },
+  {
+    name: "select",
+    icon: "select",
+    title: "Select a label: drag its vertices, Delete removes it, a class recolors it (V)",
+    key: "v",
+  },
   { name: "brush", icon: "brush", title: "Brush (B)", key: "b" },
   { name: "eraser", icon: "eraser", title: "Eraser (E)", key: "e" },
   {

@@ -112,7 +112,8 @@ export class ToolController {
   }
 
   private drawing(): boolean {
-    return this.toolName !== "pan" && !this.spaceHeld;
+    // Pan and Select leave the ink layer alone (Select has its own layer).
+    return this.toolName !== "pan" && this.toolName !== "select" && !this.spaceHeld;
   }
 
   private applyMode(): void {
