@@ -10,6 +10,8 @@ export interface OverlayParams {
   classIndex?: number | null;
   /** Bumped when the same result was recomputed (live preview), so no stale tile is reused. */
   version?: number;
+  /** The app's post-processing key (`postprocessing_key`): new steps, new tile URLs. */
+  pp?: string;
 }
 
 export type ExportKind = "geojson" | "tiff" | "csv";
@@ -28,6 +30,7 @@ export function overlayQuery(params: OverlayParams): string {
   });
   if (params.mode === "heatmap") query.set("class", String(params.classIndex ?? 0));
   if (params.version) query.set("v", String(params.version));
+  if (params.pp) query.set("pp", params.pp);
   return query.toString();
 }
 

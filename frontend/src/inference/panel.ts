@@ -12,6 +12,7 @@ import { loadText, saveText } from "../core/prefs";
 import { AcceptControl } from "./accept";
 import { ApplyForm } from "./apply";
 import { AppList } from "./apps";
+import { PostprocessingEditor } from "./postprocessingEditor";
 import "./inference.css";
 import type { Focus } from "./focus";
 import { ResultQueue } from "./queue";
@@ -37,6 +38,7 @@ class InferencePanel {
   private readonly form: ApplyForm;
   private readonly queue: ResultQueue;
   private readonly view: ResultView;
+  private readonly postprocessing: PostprocessingEditor;
   private readonly suggestions: SuggestionList;
   private readonly accept: AcceptControl;
   private readonly errorBox = h("div", { class: "inf-error", role: "alert", hidden: true });
@@ -50,6 +52,7 @@ class InferencePanel {
     this.apps = new AppList(app, (chosen) => {
       // Called after the app list loads, by which time the form exists.
       if (this.form) this.form.button.disabled = !chosen;
+      this.postprocessing?.setApp(chosen);
     });
     this.form = new ApplyForm(app);
     this.queue = new ResultQueue(
@@ -58,6 +61,9 @@ class InferencePanel {
       (message, hint) => this.showError(message, hint),
     );
     this.view = new ResultView(app, root.dataset);
+    this.postprocessing = new PostprocessingEditor(app, (saved) =>
+      this.view.postprocessingChanged(saved.id, saved.postprocessing_key ?? ""),
+    );
     this.suggestions = new SuggestionList(app, focus);
     this.accept = new AcceptControl(app, {
       result: () => {
@@ -73,6 +79,7 @@ class InferencePanel {
     root.replaceChildren(
       h("h2", { class: "inf-title" }, "Apply an app"),
       this.apps.element,
+      this.postprocessing.element,
       this.form.element,
       this.queue.progress.element,
       this.errorBox,

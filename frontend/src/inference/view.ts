@@ -10,6 +10,7 @@ import { ResultOverlay } from "../viewer/resultOverlay";
 import { classLegend, heatmapLegend } from "./legend";
 import { statsTable } from "./stats";
 import { uncertaintyLegend, uncertaintySummary } from "./uncertainty";
+import { ObjectExports, ObjectsSection } from "./objects";
 import type { ResultInfo, ResultStats } from "./types";
 import {
   exportUrl,
@@ -54,6 +55,10 @@ export class ResultView {
   private readonly warnings = h("div", { class: "inf-warnings", role: "note" });
   private readonly stats = h("div", { class: "inf-stats-box" });
   private readonly exports = new Map<ExportKind, HTMLAnchorElement>();
+  private readonly objects = new ObjectsSection();
+  private readonly objectExports = new ObjectExports();
+  /** The shown result's post-processing key (tile URLs carry it as `pp`). */
+  private ppKey = "";
 
   /** `state` receives data-* attributes describing what is drawn (for tests and styling). */
   constructor(app: AppContext, state: DOMStringMap) {
@@ -90,7 +95,14 @@ export class ResultView {
       h("div", { class: "inf-row" }, this.mode),
       this.legend,
       this.stats,
-      h("div", { class: "inf-exports" }, "Export: ", ...this.exports.values()),
+      this.objects.element,
+      h(
+        "div",
+        { class: "inf-exports" },
+        "Export: ",
+        ...this.exports.values(),
+        this.objectExports.element,
+      ),
     );
     this.bind(state);
   }
@@ -129,6 +141,7 @@ export class ResultView {
   /** Show `result` (completed) as the overlay with its legend, areas and exports. */
   async show(result: ResultInfo): Promise<void> {
     this.shown = { ...result, id: String(result.id) };
+    this.ppKey = (result as { postprocessing_key?: string | null }).postprocessing_key ?? "";
     // Each result keeps the threshold last chosen for it (across reloads too).
     this.threshold.value = String(loadNumber(`threshold:${this.shown.id}`, 0));
     this.showThreshold();
@@ -150,6 +163,7 @@ export class ResultView {
   /** Take the result off the screen. */
   clear(): void {
     this.overlay.clear();
+    this.objects.clear();
     this.shown = null;
     this.element.hidden = true;
   }
@@ -163,7 +177,20 @@ export class ResultView {
     return thresholdFromPercent(Number(this.threshold.value));
   }
 
+  /** After the steps of app `appId` were saved: redraw, recount if its result is shown. */
+  postprocessingChanged(appId: string, key: string): void {
+    if (!this.shown || String(this.shown.app_id) !== String(appId)) return;
+    this.ppKey = key;
+    this.overlay.update(this.params());
+    void this.refreshStats();
+  }
+
   private params(): OverlayParams {
+    const pp = this.ppKey || undefined;
+    return { ...this.modeParams(), ...(pp ? { pp } : {}) };
+  }
+
+  private modeParams(): OverlayParams {
     const value = this.mode.value;
     if (value === "uncertainty") return { threshold: this.currentThreshold(), mode: "uncertainty" };
     if (value.startsWith("heatmap:")) {
@@ -193,6 +220,7 @@ export class ResultView {
     if (!this.shown) return;
     for (const [kind, link] of this.exports)
       link.href = exportUrl(this.shown.id, kind, this.currentThreshold());
+    this.objectExports.update(this.shown.id, this.currentThreshold(), this.exports.get("tiff"));
   }
 
   private scheduleRedraw(): void {
@@ -211,6 +239,7 @@ export class ResultView {
     this.statsRequest = request;
     const threshold = this.currentThreshold();
     const resultId = this.shown.id;
+    this.objects.load(resultId, threshold);
     try {
       const response = await fetch(statsUrl(resultId, threshold), {
         credentials: "same-origin",
