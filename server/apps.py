@@ -8,6 +8,7 @@ into a temporary folder and renamed into place, so a half-written app is never l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -20,6 +21,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from server.errors import UserError
+from server.measure.postprocess import parse_steps
 from server.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -91,6 +94,8 @@ def normalize_config(config: dict[str, Any], app_id: str) -> dict[str, Any]:
         or {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "training": config.get("training") or {},
     }
+    if config.get("postprocessing"):
+        out["postprocessing"] = config["postprocessing"]
     if context_scale(config):  # the model also takes a coarser view (training/sampler.py)
         out["context_scale"] = context_scale(config)
     for key, kind in OUTCOME.items():  # from training (training/figures.py); not in older apps
@@ -206,6 +211,24 @@ def validate_config(config: Any) -> None:
         raise AppInvalid("training must be an object")
     if config.get("created") is not None and not isinstance(config["created"], str):
         raise AppInvalid("created must be a date as text")
+    try:
+        parse_steps(config.get("postprocessing"), class_ids(config))
+    except UserError as exc:
+        raise AppInvalid(f"{', '.join(exc.fields) or 'postprocessing'}: {exc.message}") from exc
+
+
+def class_ids(config: dict[str, Any]) -> list[int]:
+    """The ids post-processing steps name the app's classes by: each class's id, or its
+    index where the app does not record ids."""
+    return [c["id"] if c.get("id") is not None else i for i, c in enumerate(config["classes"])]
+
+
+def postprocessing_key(config: dict[str, Any]) -> str:
+    """A short hash of the app's post-processing steps, "" when it has none."""
+    steps = config.get("postprocessing") or []
+    if not steps:
+        return ""
+    return hashlib.sha1(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _short(value: Any) -> str:
@@ -300,11 +323,27 @@ def rename_app(data_dir: Path, app_id: str, name: str) -> dict[str, Any]:
         raise AppInvalid("name must be 1-200 characters")
     config = load_app_config(data_dir, app_id)
     config["name"] = name.strip()
+    _write_config(data_dir, app_id, config)
+    return config
+
+
+def set_postprocessing(data_dir: Path, app_id: str, steps: object) -> dict[str, Any]:
+    """Replace an app's post-processing steps; UserError naming the field of a bad step."""
+    config = load_app_config(data_dir, app_id)
+    parsed = parse_steps(steps, class_ids(config))
+    if parsed:
+        config["postprocessing"] = parsed
+    else:
+        config.pop("postprocessing", None)
+    _write_config(data_dir, app_id, config)
+    return config
+
+
+def _write_config(data_dir: Path, app_id: str, config: dict[str, Any]) -> None:
     path = app_dir(data_dir, app_id) / CONFIG_NAME
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config, indent=2))
     tmp.replace(path)
-    return config
 
 
 def delete_app(data_dir: Path, app_id: str) -> None:

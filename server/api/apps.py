@@ -12,6 +12,7 @@ from server.context import current_context
 from server.downloads import attachment
 from server.errors import Conflict, NotFound, UserError
 from server.jobs import compute
+from server.measure.postprocess import parse_steps
 
 bp = Blueprint("apps", __name__)
 
@@ -24,8 +25,12 @@ def _data_dir() -> Path:
 
 
 def summary(config: dict) -> dict:
-    """The API form of an app: its config without the file-format fields."""
-    return {k: v for k, v in config.items() if k not in HIDDEN}
+    """The API form of an app: its config without the file-format fields, its
+    post-processing steps (always a list) and their key."""
+    out = {k: v for k, v in config.items() if k not in HIDDEN}
+    out["postprocessing"] = config.get("postprocessing") or []
+    out["postprocessing_key"] = apps.postprocessing_key(config)
+    return out
 
 
 def _config(app_id: str) -> dict:
@@ -50,16 +55,21 @@ def get_app(app_id: str):
 
 
 @bp.patch("/api/apps/<app_id>")
-def rename_app(app_id: str):
-    """Rename: {name}."""
-    _config(app_id)
+def update_app(app_id: str):
+    """Rename and/or replace the post-processing steps: {name?, postprocessing?}."""
+    config = _config(app_id)
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "name" not in body:
-        raise UserError("Expected {name}")
-    try:
-        config = compute(apps.rename_app, _data_dir(), app_id, body["name"])
-    except apps.AppInvalid as exc:
-        raise UserError(str(exc)) from exc
+    if not isinstance(body, dict) or not {"name", "postprocessing"} & set(body):
+        raise UserError("Expected {name} and/or {postprocessing: [steps]}")
+    if "postprocessing" in body:  # checked before anything is written
+        parse_steps(body["postprocessing"], apps.class_ids(config))
+    if "name" in body:
+        try:
+            config = compute(apps.rename_app, _data_dir(), app_id, body["name"])
+        except apps.AppInvalid as exc:
+            raise UserError(str(exc), field="name") from exc
+    if "postprocessing" in body:
+        config = compute(apps.set_postprocessing, _data_dir(), app_id, body["postprocessing"])
     return jsonify(summary(config))
 
 

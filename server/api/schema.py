@@ -27,6 +27,7 @@ from server.apps import APP_FILE_SUFFIX
 from server.config import Config
 from server.inference.regions import KINDS
 from server.inference.viewing import EXPORTS
+from server.measure.postprocess import MAX_STEPS, MEASURES
 from server.training import settings as training_settings
 from server.training.runs import (
     ACTIVE,
@@ -109,6 +110,11 @@ def array(items: Schema, description: str | None = None, **limits: int) -> Schem
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}
+POSTPROCESSING_KEY = {
+    "type": "string",
+    "description": "the result's app's post-processing steps now (App.postprocessing_key); the "
+    "classes overlay, stats and exports of a completed result show the labels after them",
+}
 BOOLEAN = {"type": "boolean"}
 COLOR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "description": "#rrggbb"}
 POSITION = array(NUMBER, "[x, y] in level-0 pixels", minItems=2, maxItems=2)
@@ -883,6 +889,12 @@ def _app_schemas() -> dict[str, Schema]:
             "numbers as final.loss and final.error_rate), duration_s, slides, settings",
         },
         **_outcome_properties(),
+        "postprocessing": array(ref("PostprocessingStep"), maxItems=MAX_STEPS),
+        "postprocessing_key": {
+            "type": "string",
+            "description": 'a short hash of the steps ("" when none); overlay tile URLs may '
+            "carry it as `pp` so a browser fetches tiles again when the steps change",
+        },
     }
     return {
         "App": obj(
@@ -891,7 +903,57 @@ def _app_schemas() -> dict[str, Schema]:
             "A trained model (`final`, `validation`, `weights_from_iteration`: when training "
             "stated them).",
         ),
-        "AppRename": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200}}, ["name"]),
+        "AppRename": obj(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "postprocessing": array(ref("PostprocessingStep"), maxItems=MAX_STEPS),
+            },
+            description="a new name and/or the post-processing steps (replacing the old ones)",
+        ),
+        "PostprocessingStep": _postprocessing_step(),
+    }
+
+
+def _postprocessing_step() -> Schema:
+    cls = {"type": "integer", "description": "one of the app's class ids (classes[].id)"}
+    amount = {"type": "number", "minimum": 0}
+    ranges = {m: array(NUMBER, minItems=2, maxItems=2) for m in MEASURES}
+
+    def step(op: str | list[str], fields: dict[str, Schema], description: str) -> Schema:
+        kind = {"enum": op} if isinstance(op, list) else {"const": op}
+        props = {"op": kind, "class_id": cls, **fields}
+        return obj(props, list(props), description)
+
+    return {
+        "description": "One post-processing step (server/measure/postprocess.py); steps run in "
+        "order on the labels at the threshold, before the overlay, stats and exports",
+        "oneOf": [
+            step(
+                "remove_small_objects",
+                {"min_area_um2": amount},
+                "smaller objects become unclassified",
+            ),
+            step(
+                "fill_holes",
+                {"max_area_um2": amount},
+                "enclosed holes up to the area join the class",
+            ),
+            step(
+                ["open", "close"],
+                {"radius_um": amount},
+                "opening (removes what is thinner "
+                "than the disc) or closing (fills narrower gaps) with a disc of that radius",
+            ),
+            step(
+                "relabel",
+                {
+                    "to_class_id": nullable(cls),
+                    "where": obj(ranges, description="[min, max] per measure; all must hold"),
+                },
+                "objects whose measures lie in the ranges move to another class "
+                "(null: unclassified)",
+            ),
+        ],
     }
 
 
@@ -900,6 +962,24 @@ def _inference_schemas() -> dict[str, Schema]:
         "description": "what to apply the app to; tissue when left out",
         "oneOf": [
             {"enum": list(KINDS), "description": "tissue found on a thumbnail, or everything"},
+            obj(
+                {
+                    "tissue": obj(
+                        {
+                            "sensitivity": {
+                                "type": "number",
+                                "minimum": 0,
+                                "maximum": 1,
+                                "default": 0.5,
+                                "description": "tissue detection: higher takes in fainter, "
+                                "thinner tissue (GET /api/slides/{slide_id}/tissue.png shows it)",
+                            }
+                        },
+                        [],
+                    )
+                },
+                ["tissue"],
+            ),
             obj({"bbox": BBOX}, ["bbox"]),
             obj(
                 {"roi_id": {"type": ["integer", "string"], "description": "an ROI of the slide"}},
@@ -937,6 +1017,7 @@ def _inference_schemas() -> dict[str, Schema]:
         "finished": nullable(STRING),
         "preview": BOOLEAN,
         "version": {"type": "integer", "description": "generation (a preview re-runs)"},
+        "postprocessing_key": POSTPROCESSING_KEY,
         "uncertainty_colors": array(
             COLOR, "the uncertainty map's colour stops from 0 to 1, evenly spaced"
         ),
@@ -1002,6 +1083,7 @@ def _inference_schemas() -> dict[str, Schema]:
                 "classes": array(stats_class),
                 "uncertainty": nullable(uncertainty),
                 "warnings": array(STRING),
+                "postprocessing_key": POSTPROCESSING_KEY,
             },
             [
                 "threshold",
@@ -1266,6 +1348,28 @@ def _slide_paths() -> dict[str, Schema]:
                         "size",
                         "bound of the longer side in pixels",
                         {"type": "integer", "minimum": 16, "maximum": 2048, "default": 256},
+                    ),
+                ],
+                errors=("400", *SLIDE_ERRORS),
+            )
+        },
+        "/api/slides/{slide_id}/tissue.png": {
+            "get": operation(
+                "getTissueOverlay",
+                "slides",
+                "The detected tissue as a transparent overlay image of the whole slide",
+                {"200": file_response("PNG", "image/png")},
+                description="The tissue a `tissue` region uses, found on a thumbnail (longer "
+                "side 1024 px) at `sensitivity`: an RGBA PNG of the thumbnail's size, tissue "
+                "cyan and half transparent, the rest transparent; stretch it over the slide's "
+                "level-0 extent. The header X-Tissue-Fraction gives the share of the slide that "
+                "is tissue." + SLIDE_TEXT,
+                params=[
+                    *slide,
+                    query_param(
+                        "sensitivity",
+                        "0 only clear tissue … 1 faint strands too",
+                        {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
                     ),
                 ],
                 errors=("400", *SLIDE_ERRORS),
@@ -1548,8 +1652,8 @@ def _annotation_paths() -> dict[str, Schema]:
                 "covers the point (or it lies outside the slide).",
                 params=[
                     *slide,
-                    query_param("x", "level-0 pixels", NUMBER),
-                    query_param("y", "level-0 pixels", NUMBER),
+                    {**query_param("x", "level-0 pixels", NUMBER), "required": True},
+                    {**query_param("y", "level-0 pixels", NUMBER), "required": True},
                 ],
                 errors=("400", *SLIDE_ERRORS),
             )
@@ -1678,9 +1782,9 @@ def _app_paths() -> dict[str, Schema]:
                 errors=damaged,
             ),
             "patch": operation(
-                "renameApp",
+                "updateApp",
                 "apps",
-                "Rename an app",
+                "Rename an app and/or replace its post-processing steps",
                 {"200": json_response(ref("App"))},
                 params=app,
                 body=json_body(ref("AppRename")),
@@ -1833,6 +1937,22 @@ def _result_paths() -> dict[str, Schema]:
                     ),
                 ],
                 errors=("400", "404", "409"),
+            )
+        },
+        "/api/results/{rid}/accept": {
+            "post": operation(
+                "acceptResult",
+                "results",
+                "Turn the predicted classes in a region into labels (one undoable edit)",
+                {"200": json_response(ref("AcceptAnswer"))},
+                description="Pixels whose winning probability reaches the threshold become "
+                "labels of the label class of the same name (created when missing); inside "
+                "the region, existing labels are replaced and pixels below the threshold "
+                "end up unlabelled. One undo step; `annotations:changed` like any edit. "
+                "409 unless the result is completed; 413 for a region over the edit limits.",
+                body=json_body(ref("AcceptRequest")),
+                params=rid,
+                errors=("400", "404", "409", "413"),
             )
         },
         "/api/results/{rid}/export.{kind}": {

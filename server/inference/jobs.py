@@ -353,6 +353,7 @@ class InferenceJobs:
             "finished": row["finished"],
             "preview": row["preview_key"] is not None,
             "version": row["generation"],
+            "postprocessing_key": self.viewer.postprocessing(row).key,
         }
 
     def get(self, rid: str) -> dict[str, Any]:

@@ -33,6 +33,13 @@ def area_stats(
 ) -> dict:
     """The stats payload: region and unclassified area, and area and fraction per class."""
     region, per_class = counts_at(histogram, threshold)
+    return counted_stats(region, per_class, threshold, classes, area_um2)
+
+
+def counted_stats(
+    region: int, per_class: list[int], threshold: float, classes: list[dict], area_um2: float | None
+) -> dict:
+    """The stats payload from pixel counts: the region's and each class's."""
     unclassified = region - sum(per_class)
     rows = []
     for cls, pixels in zip(classes, per_class, strict=True):

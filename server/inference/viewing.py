@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server import apps
 from server.errors import Conflict, NotFound, UserError
 from server.inference import export, overlay, uncertainty
+from server.inference.labels import LabelStore, post_processed
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
-from server.inference.stats import area_stats, pixel_area_um2
+from server.inference.stats import area_stats, counted_stats, pixel_area_um2
 from server.inference.thresholds import threshold_level
 from server.inference.tiler import Grid
 from server.jobs import compute
@@ -31,8 +34,24 @@ EXPORTS = {
 }
 
 
+@dataclass(frozen=True)
+class Postprocessing:
+    """The post-processing steps of a result's app, as they are now."""
+
+    steps: list[dict[str, Any]]
+    key: str  # apps.postprocessing_key
+    class_ids: list[int]
+
+
+NONE = Postprocessing([], "", [])
+
+
 class ResultViewer:
-    """What the viewer and downloads read from results."""
+    """What the viewer and downloads read from results.
+
+    A completed result of an app with post-processing steps shows, in the classes overlay,
+    the areas and the exports, its labels after those steps (inference/labels.py).
+    """
 
     def __init__(self, data_dir: Path, table: ResultTable) -> None:
         self.data_dir = data_dir
@@ -40,6 +59,8 @@ class ResultViewer:
         self.pngs: LRU[bytes] = LRU(64 * MiB)
         self.prepared: LRU[overlay.Prepared] = LRU.counted(512)
         self.stores: LRU[ProbStore] = LRU.counted(16)
+        self.label_stores: LRU[LabelStore] = LRU.counted(16)
+        self.app_steps: LRU[Postprocessing] = LRU.counted(64)
 
     def get(self, rid: str) -> dict[str, Any]:
         """One result's record; 404 when unknown."""
@@ -70,13 +91,16 @@ class ResultViewer:
             threshold = 0.0  # the uncertainty map does not depend on it
         final = row["state"] == "completed"
         cacheable = final and not row["preview_key"]
-        base = (rid, row["generation"], mode, heat, level, col, row_)
+        steps = self.postprocessing(row) if final and mode == "classes" else NONE
+        base = (rid, row["generation"], mode, heat, level, col, row_, steps.key)
         png_key = (*base, threshold_level(threshold) if threshold > 0 else 0)
         if final:
             cached = self.pngs.get(png_key)
             if cached is not None:
                 return cached, cacheable
-        prepared = self.prepared.get(base) if final else None
+        prepared = self.prepared.get(base) if final and not steps.key else None
+        if steps.key:  # labels differ per threshold: not prepared once for all thresholds
+            store = self._labels(row, store, steps, threshold)  # type: ignore[assignment]
         grid, dzi = Grid.from_dict(meta["grid"]), dzi_geometry(meta)
         lut = overlay.palette([c["color"] for c in classes])
 
@@ -90,7 +114,8 @@ class ResultViewer:
             raise NotFound(str(exc)) from exc
         if final:
             self.pngs.put(png_key, png)
-            self.prepared.put(base, prepared)
+            if not steps.key:
+                self.prepared.put(base, prepared)
         return png, cacheable
 
     def stats(self, rid: str, threshold: float) -> dict[str, Any]:
@@ -100,11 +125,17 @@ class ResultViewer:
         grid = Grid.from_dict(meta["grid"])
         area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
         body = area_stats(store.histogram, threshold, meta["classes"], area)
+        steps = self.postprocessing(row)
+        if steps.key:
+            counts = self._labels(row, store, steps, threshold).counts
+            region = body["region_pixels"]
+            body = counted_stats(region, counts[1:].tolist(), threshold, meta["classes"], area)
         # Results made before uncertainty maps existed have none: null, not an error.
         body["uncertainty"] = (
             uncertainty.summary(store.uncertainty_histogram) if store.has_uncertainty else None
         )
         body["warnings"] = meta.get("warnings", [])
+        body["postprocessing_key"] = steps.key
         return body
 
     def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
@@ -114,14 +145,17 @@ class ResultViewer:
         row, store = self._complete(rid)
         mimetype, ext = EXPORTS[kind]
         level = threshold_level(threshold) if threshold > 0 else 0
-        path = result_dir(self.data_dir, rid) / "exports" / f"g{row['generation']}-t{level}.{ext}"
+        steps = self.postprocessing(row)
+        stem = f"g{row['generation']}-t{level}" + (f"-p{steps.key}" if steps.key else "")
+        path = result_dir(self.data_dir, rid) / "exports" / f"{stem}.{ext}"
         name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
         download = f"{name}_t{round(threshold * 100)}.{ext}"
         if not path.is_file():
             grid = row["meta"]["grid"]
             stats = self.stats(rid, threshold)
             export.check_size(kind, int(grid["width"]), int(grid["height"]))
-            compute(export.write_export, kind, store, row["meta"], stats, threshold, path, rid)
+            labels = self._labels(row, store, steps, threshold) if steps.key else store
+            compute(export.write_export, kind, labels, row["meta"], stats, threshold, path, rid)
         return path, download, mimetype
 
     def forget(self, rid: str) -> None:
@@ -133,6 +167,53 @@ class ResultViewer:
         self.pngs.drop(of_result)
         self.prepared.drop(of_result)
         self.stores.drop(of_result)
+        self.label_stores.drop(of_result)
+
+    def postprocessing(self, row: dict[str, Any]) -> Postprocessing:
+        """The result's app's post-processing steps now (none when the app is gone, or
+        when the slide has no µm/px to measure them in)."""
+        path = apps.app_dir(self.data_dir, row["app_id"]) / apps.CONFIG_NAME
+        if not row["meta"].get("slide_mpp"):
+            return NONE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except (OSError, ValueError):
+            return NONE
+        key = (row["app_id"], stamp)
+        found = self.app_steps.get(key)
+        if found is None:
+            try:
+                config = compute(apps.load_app_config, self.data_dir, row["app_id"])
+            except (apps.AppNotFound, apps.AppInvalid, ValueError):
+                return NONE
+            steps = config.get("postprocessing") or []
+            found = Postprocessing(steps, apps.postprocessing_key(config), apps.class_ids(config))
+            self.app_steps.put(key, found)
+        return found
+
+    def _labels(
+        self, row: dict[str, Any], store: ProbStore, steps: Postprocessing, threshold: float
+    ) -> LabelStore:
+        """The result's labels after its app's steps at a threshold (made on first use)."""
+        level = threshold_level(threshold) if threshold > 0 else 0
+        key = (row["id"], row["generation"], steps.key, level)
+        labels = self.label_stores.get(key)
+        if labels is None:
+            meta = row["meta"]
+            pixel_um = Grid.from_dict(meta["grid"]).scale * float(meta["slide_mpp"])
+            folder = result_dir(self.data_dir, row["id"]) / f"labels-g{row['generation']}"
+            labels = compute(
+                post_processed,
+                store,
+                folder,
+                steps.steps,
+                steps.key,
+                steps.class_ids,
+                pixel_um,
+                threshold,
+            )
+            self.label_stores.put(key, labels)
+        return labels
 
     def viewable(self, rid: str) -> tuple[dict[str, Any], ProbStore]:
         """A running or completed result's record and open store; 409 otherwise."""
