@@ -333,3 +333,76 @@ def test_label_next_lists_places_and_flies_there(page, al_server):
         stage = stage_box(page)
         assert abs(drawn["x"] - stage["x"] - ox) < 2 and abs(drawn["y"] - stage["y"] - oy) < 2
     assert page.locator("[data-testid=focus-box]").count() == 1
+
+
+CLASS_AREAS_JS = """() => Object.fromEntries(
+    [...document.querySelectorAll('[data-testid=class-row]')].map(r => [
+        r.querySelector('.class-name').textContent.trim(),
+        Number(r.querySelector('[data-testid=class-area]').dataset.areaPx)]))"""
+
+
+def class_areas(page) -> dict[str, float]:
+    """The class panel's labelled areas (level-0 px²) by class name."""
+    return page.evaluate(CLASS_AREAS_JS)
+
+
+def test_accept_as_labels_and_undo(page, al_server):
+    """Accept in the view: the prediction at the threshold becomes labels (the class panel's
+    areas and the server's change as the answer says), the notice names them, Undo restores."""
+    info = open_result(page, al_server)
+    slide_id = info["slide_id"]
+    before = stored_areas(al_server, slide_id)
+    set_view(page, 1150, 1450, 0.5)
+    page.wait_for_function(
+        "() => document.querySelector('.inf-stats-box').dataset.result !== undefined",
+        timeout=TIMEOUT_MS,
+    )
+    panel_before = class_areas(page)
+    version = page.evaluate("() => window.slidelab.annotationsVersion()")
+    with page.expect_response(lambda r: r.url.endswith("/accept")) as accepted:
+        page.get_by_test_id("accept-labels").click()
+    answer = accepted.value.json()
+    assert accepted.value.status == 200, answer
+    request = accepted.value.request.post_data_json
+    x0, y0, x1, y1 = stage_bounds(page)
+    bbox = request["region"]["bbox"]
+    assert bbox[0] == pytest.approx(max(0, x0), abs=1.5)
+    assert bbox[1] == pytest.approx(max(0, y0), abs=1.5)
+    assert request["threshold"] == 0
+    added = {c["name"]: c["area_um2"] for c in answer["accepted"]["classes"]}
+    assert added and sum(added.values()) > 0
+
+    page.wait_for_function(
+        "v => window.slidelab.annotationsVersion() > v", arg=version, timeout=TIMEOUT_MS
+    )
+    notice = page.locator(".inf-accept-notice")
+    notice.wait_for(timeout=TIMEOUT_MS)
+    text = notice.inner_text()
+    assert text.startswith("Added ")
+    for name, area in added.items():
+        if area > 0:
+            assert name in text
+    after = stored_areas(al_server, slide_id)
+    assert after != before
+    page.wait_for_function(
+        f"(old) => {{ const now = ({CLASS_AREAS_JS})();"
+        " return Object.keys(now).some(k => now[k] !== old[k]); }",
+        arg=panel_before,
+        timeout=TIMEOUT_MS,
+    )
+    panel_after = class_areas(page)
+    for name, area in after.items():
+        assert panel_after[name] == pytest.approx(area, rel=1e-3)
+
+    version = page.evaluate("() => window.slidelab.annotationsVersion()")
+    page.get_by_test_id("accept-undo").click()
+    page.wait_for_function(
+        "v => window.slidelab.annotationsVersion() > v", arg=version, timeout=TIMEOUT_MS
+    )
+    restored = stored_areas(al_server, slide_id)
+    assert restored.keys() == before.keys()
+    for name, area in before.items():
+        assert restored[name] == pytest.approx(area, rel=1e-6)
+    page.wait_for_timeout(300)
+    assert class_areas(page) == pytest.approx(panel_before)
+    assert notice.is_hidden()
