@@ -49,15 +49,18 @@ from server.annotations.geojson import (
 from server.annotations.geometry import (
     CELL,
     MAX_CELLS,
+    Key,
     Piece,
     TooMuchWork,
+    apply_shape,
     cell_range,
+    from_wkb,
     make_piece,
     rings_work,
     split_into_cells,
 )
 from server.annotations.masks import MAX_DOWNSAMPLE, MAX_MASK_PIXELS, mask_size, rasterise
-from server.annotations.parts import Delta, wkb_changes_delta
+from server.annotations.parts import Delta, changes_delta, wkb_changes_delta
 from server.annotations.repository import CellChange
 from server.annotations.shapes import (
     Found,
@@ -193,6 +196,25 @@ class AnnotationService:
                     "Edit it with the brush and eraser instead.",
                 )
             window = found.window
+
+    def paint_shapes(
+        self,
+        entry: SlideEntry,
+        steps: Sequence[tuple[BaseGeometry, int | None]],
+        action: str,
+        client_id: str | None,
+    ) -> str:
+        """Paint level-0 shapes in order (class id None erases) as ONE undoable step, e.g.
+        predictions accepted as labels; the committed answer, like an edit's."""
+        steps = [(shape, class_id) for shape, class_id in steps if not shape.is_empty]
+        if not steps:
+            return self._unchanged(entry)
+        bounds = np.array([shape.bounds for shape, _ in steps])
+        box = (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0))
+        with self.lock(entry.id):
+            rows = repo.cells_in_bounds(self.store, entry.id, box)
+            cells, delta = compute(_paint_all, rows, steps)
+            return self._commit(entry, action, cells, delta, client_id)
 
     def _add_rois(self, entry: SlideEntry, shape: BaseGeometry, client_id: str | None) -> str:
         pieces = compute(roi_pieces, shape)
@@ -583,6 +605,30 @@ def _rings(polygon: object) -> list[np.ndarray] | None:
     if not all(np.isfinite(r).all() for r in rings):
         return None
     return rings
+
+
+def _paint_all(
+    rows: dict, steps: Sequence[tuple[BaseGeometry, int | None]]
+) -> tuple[list[CellChange], Delta]:
+    """Cell changes (and their delta) of painting several shapes in order over `rows`."""
+    before = {key: from_wkb(wkb) for key, (_, wkb) in rows.items()}
+    cells = dict(before)
+    changed: dict[Key, BaseGeometry | None] = {}
+    for shape, class_id in steps:
+        for key, geom in apply_shape(cells, shape, class_id).items():
+            changed[key] = geom
+            if geom is None:
+                cells.pop(key, None)
+            else:
+                cells[key] = geom
+    changed = {k: g for k, g in changed.items() if k in rows or g is not None}
+    changes = [
+        CellChange(
+            *key, rows[key][0] if key in rows else None, None if g is None else make_piece(g)
+        )
+        for key, g in changed.items()
+    ]
+    return changes, changes_delta((key, before.get(key), g) for key, g in changed.items())
 
 
 def _cut_imported(labels: list[BaseGeometry], rois: list[BaseGeometry]) -> tuple:

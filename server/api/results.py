@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from server.api.slides import readable_slide
 from server.context import current_context
 from server.downloads import attachment
 from server.errors import TooLarge, UserError
-from server.inference import suggestions, uncertainty
+from server.inference import accept, suggestions, uncertainty
 from server.inference.jobs import InferenceJobs
 from server.inference.thresholds import parse_threshold
 from server.inference.viewing import ResultViewer
@@ -130,6 +131,15 @@ def result_suggestions(rid: str):
     except ValueError as exc:
         raise UserError("size must be a positive number of level-0 pixels") from exc
     return jsonify(suggestions.for_result(current_context(), rid, n, size))
+
+
+@bp.post("/api/results/<rid>/accept")
+def accept_result(rid: str):
+    """The predicted classes in a region become labels: one undoable annotation edit."""
+    request.get_data(cache=True)  # 413 over the body limit before parsing
+    body = request.get_json(silent=True)
+    entry = readable_slide(_viewer().get(rid)["slide_id"])
+    return Response(accept.accept(current_context(), rid, entry, body), mimetype="application/json")
 
 
 @bp.get("/api/results/<rid>/export.<kind>")
