@@ -8,6 +8,7 @@ import {
   moveStep,
   newStep,
   parseFieldPath,
+  plainMessage,
   removeStep,
   sameSteps,
   setField,
@@ -283,5 +284,16 @@ describe("objects table and URLs", () => {
       "threshold=0.5&mode=classes&pp=ab12",
     );
     expect(overlayQuery({ threshold: 0.5, mode: "classes", pp: "" })).toBe("threshold=0.5&mode=classes");
+  });
+});
+
+describe("server messages in plain words", () => {
+  it("names fields in words, keeps the rest", () => {
+    expect(plainMessage("radius_um must not be negative")).toBe("The radius must not be negative");
+    expect(plainMessage("min_area_um2 must be a number")).toBe("The minimum area must be a number");
+    expect(plainMessage("to_class_id must be one of the app's class ids (1, 2)")).toBe(
+      "The new class must be one of the app's class ids (1, 2)",
+    );
+    expect(plainMessage("At most 20 post-processing steps")).toBe("At most 20 post-processing steps");
   });
 });

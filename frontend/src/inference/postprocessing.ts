@@ -197,6 +197,25 @@ export function stepSummary(step: PostStep, classes: AppClass[]): string {
   }
 }
 
+const FIELD_WORDS: Record<string, string> = {
+  min_area_um2: "the minimum area",
+  max_area_um2: "the maximum hole area",
+  radius_um: "the radius",
+  class_id: "the class",
+  to_class_id: "the new class",
+};
+
+/** A server message with its field keys said in words ("radius_um must not be negative" →
+ * "the radius must not be negative"); the rest of the text as the server wrote it. */
+export function plainMessage(message: string): string {
+  return message
+    .replace(
+      /\b(min_area_um2|max_area_um2|radius_um|to_class_id|class_id)\b/g,
+      (key) => FIELD_WORDS[key],
+    )
+    .replace(/^the /, "The ");
+}
+
 /** Where a server field error points: `postprocessing[2].radius_um` → step 2, "radius_um";
  * `postprocessing` alone → step null (the whole list). */
 export function parseFieldPath(path: string): { index: number | null; field: string } | null {

@@ -15,6 +15,7 @@ import {
   groupFieldErrors,
   moveStep,
   newStep,
+  plainMessage,
   removeStep,
   sameSteps,
   setField,
@@ -34,8 +35,8 @@ export type AppWithSteps = AppInfo & {
 };
 
 const FIELD_LABELS: Record<string, [string, string]> = {
-  min_area_um2: ["smaller than", "µm²"],
-  max_area_um2: ["holes up to", "µm²"],
+  min_area_um2: ["min. area", "µm²"],
+  max_area_um2: ["max. hole area", "µm²"],
   radius_um: ["radius", "µm"],
 };
 
@@ -345,7 +346,7 @@ export class PostprocessingEditor {
           general.push(message);
           continue;
         }
-        place.textContent = message;
+        place.textContent = plainMessage(message);
         place.closest<HTMLElement>("[data-field]")?.classList.add("inf-pp-invalid");
         place.parentElement
           ?.querySelectorAll(":scope > input, :scope > select")
