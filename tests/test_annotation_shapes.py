@@ -262,3 +262,22 @@ def test_bad_shape_edits_are_refused(demo_server, slide, two_shapes, body, statu
     assert response.status_code == status, response.text
     assert words in response.json()["error"]
     assert demo_server.get(annotations(slide)).json()["version"] == version
+
+
+def test_recolor_merges_with_a_touching_shape_and_corners_do_not_connect(demo_server, slide):
+    tumour, stroma = new_class(demo_server, "Tumour")["id"], new_class(demo_server, "Stroma")["id"]
+    for class_id, points in (
+        (tumour, rect(1300, 2000, 1500, 2200)),
+        (stroma, rect(1500, 2000, 1700, 2200)),  # shares the edge x = 1500
+        (tumour, rect(1300, 2400, 1400, 2500)),
+        (tumour, rect(1400, 2500, 1500, 2600)),  # meets the one above at a corner only
+    ):
+        edit(demo_server, slide, tool="polygon", class_id=class_id, points=points)
+    assert find(demo_server, slide, 1350, 2450)["area_px"] == pytest.approx(10_000)
+    assert find(demo_server, slide, 1450, 2550)["area_px"] == pytest.approx(10_000)
+    edit(demo_server, slide, tool="shape", at=[1400, 2100], action="recolor", class_id=stroma)
+    merged = find(demo_server, slide, 1400, 2100)
+    assert merged["class_id"] == stroma and merged["area_px"] == pytest.approx(80_000)
+    assert shape(merged["polygon"]).equals(box(1300, 2000, 1700, 2200))
+    assert merged["vertices"] == 4  # one rectangle: no vertices left on the old edge
+    assert area_of(demo_server, slide, tumour) == pytest.approx(20_000)

@@ -29,6 +29,7 @@ from server.annotations.geometry import (
     from_wkb,
     make_piece,
     merge_pieces,
+    polygonal,
 )
 from server.annotations.parts import Delta, changes_delta
 from server.annotations.repository import CellChange
@@ -82,21 +83,22 @@ def connected_shape(
     of the class belong together when they share an edge (of positive length) on a cell
     border; polygons touching at a point stay apart, as they do when merged.
     """
-    start = _polygon_at(rows, point)
+    pieces = {key: from_wkb(wkb) for key, (_, wkb) in rows.items()}
+    start = _polygon_at(pieces, point)
     if start is None:
         return None
     class_id = start[0][0]
     keys, indices, polys = [], [], []
-    for key, (_, wkb) in rows.items():
+    for key, piece in pieces.items():
         if key[0] != class_id:
             continue
-        for index, poly in enumerate(shapely.get_parts(from_wkb(wkb))):
+        for index, poly in enumerate(shapely.get_parts(piece)):
             if not poly.is_empty:
                 keys.append(key)
                 indices.append(index)
                 polys.append(poly)
     first = next(i for i, (k, j) in enumerate(zip(keys, indices, strict=True)) if (k, j) == start)
-    members = _component(polys, keys, first)
+    members = _component(np.asarray(polys, dtype=object), keys, first)
     parts: dict[Key, list[int]] = {}
     for i in members:
         parts.setdefault(keys[i], []).append(indices[i])
@@ -115,12 +117,13 @@ def connected_shape(
     return Found(class_id, parts, True, window, merged, area)
 
 
-def _polygon_at(rows: Rows, point: tuple[float, float]) -> tuple[Key, int] | None:
+def _polygon_at(
+    pieces: Mapping[Key, BaseGeometry], point: tuple[float, float]
+) -> tuple[Key, int] | None:
     """(piece key, polygon index) of a label polygon covering `point`; inside beats edge."""
     at = Point(point)
     edge = None
-    for key, (_, wkb) in sorted(rows.items()):
-        piece = from_wkb(wkb)
+    for key, piece in sorted(pieces.items(), key=lambda item: item[0]):
         minx, miny, maxx, maxy = piece.bounds
         if not (minx <= point[0] <= maxx and miny <= point[1] <= maxy):
             continue
@@ -132,19 +135,26 @@ def _polygon_at(rows: Rows, point: tuple[float, float]) -> tuple[Key, int] | Non
     return edge
 
 
-def _component(polys: list[BaseGeometry], keys: list[Key], first: int) -> list[int]:
-    """The polygons connected to polys[first] through shared edges on cell borders."""
-    tree = shapely.STRtree(polys)
+def _component(polys: np.ndarray, keys: list[Key], first: int) -> list[int]:
+    """The polygons connected to polys[first] through shared edges on cell borders.
+
+    Candidate pairs come from one STRtree query, and the test (boundaries meeting along a
+    line, not at a point) runs on all of them at once.
+    """
+    left, right = shapely.STRtree(polys).query(polys, predicate="intersects")
+    cells = np.array([k[1] * 2**32 + k[2] for k in keys], dtype=np.int64)
+    pair = (left < right) & (cells[left] != cells[right])
+    left, right = left[pair], right[pair]
+    joined = shapely.relate_pattern(polys[left], polys[right], "****1****")
+    neighbours: dict[int, list[int]] = {}
+    for a, b in zip(left[joined].tolist(), right[joined].tolist(), strict=True):
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
     seen = {first}
     todo = [first]
     while todo:
-        i = todo.pop()
-        for j in tree.query(polys[i], predicate="intersects"):
-            j = int(j)
-            if j in seen or keys[j] == keys[i]:
-                continue
-            # Boundaries meeting along a line (dimension 1), not at a point.
-            if shapely.relate_pattern(polys[i], polys[j], "****1****"):
+        for j in neighbours.get(todo.pop(), ()):
+            if j not in seen:
                 seen.add(j)
                 todo.append(j)
     return sorted(seen)
@@ -199,12 +209,14 @@ def shape_changes(
         keep = np.ones(len(polys), dtype=bool)
         keep[indices] = False
         kept = polys[keep]
-        after[key] = None if not len(kept) else kept[0] if len(kept) == 1 else _multi(kept)
+        after[key] = _collect(kept) if len(kept) else None
     target = found.class_id if class_id is None else class_id
     if action == "recolor":
-        # Only the target's pieces: the shape's area belongs to no other class.
-        theirs = {k: g for k, g in after.items() if k[0] == target and g is not None}
-        after.update(apply_shape(theirs, found.polygon, target))
+        # The exact polygons move to the target's pieces (no other class holds their area).
+        for key, indices in found.parts.items():
+            moved = shapely.get_parts(before[key])[indices]
+            there = (target, key[1], key[2])
+            after[there] = _with_parts(after.get(there), moved)
     elif action == "replace" and new_shape is not None and not new_shape.is_empty:
         present = {k: g for k, g in after.items() if g is not None}
         after.update(apply_shape(present, new_shape, target))
@@ -217,5 +229,19 @@ def shape_changes(
     return changes, changes_delta((key, before.get(key), after[key]) for key in changed)
 
 
-def _multi(polys: np.ndarray) -> BaseGeometry:
-    return shapely.multipolygons(polys)
+def _collect(polys: np.ndarray) -> BaseGeometry:
+    """One geometry of polygons that meet at most at points (a Polygon when just one)."""
+    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
+
+
+def _with_parts(piece: BaseGeometry | None, moved: np.ndarray) -> BaseGeometry:
+    """A cell piece with polygons added: those of the piece they touch are merged with
+    them, the others are kept as they are (same coordinates, same part ids)."""
+    if piece is None:
+        return _collect(moved)
+    parts = shapely.get_parts(piece)
+    hit = shapely.intersects(parts[:, None], moved[None, :]).any(axis=1)
+    if not hit.any():
+        return _collect(np.concatenate([parts, moved]))
+    merged = shapely.get_parts(polygonal(shapely.union_all([*parts[hit], *moved])))
+    return _collect(np.concatenate([parts[~hit], merged]))

@@ -31,7 +31,7 @@ from tests.e2e.test_painting import (
 from tests.helpers import slide_id_by_name
 
 DEMO = "CMU-1-Small-Region.svs"
-OUTLINE = "#ffd400"
+OUTLINE = "#00e5ff"
 
 
 def version(page) -> int:
@@ -197,6 +197,34 @@ def test_select_delete_recolor_and_move_a_vertex(page, demo_server):
     click(page, screen, 200, 550)
     page.wait_for_timeout(300)
     assert not box.is_visible()
+
+
+def test_select_and_delete_an_roi(page, demo_server):
+    slide_id = slide_id_by_name(demo_server, DEMO)
+    screen = open_at_10x(page, demo_server)
+    press(page, "r")
+    drag(page, screen, [(150, 450), (300, 550)])
+    rois = roi_ids(demo_server, slide_id)
+    assert len(rois) == 1
+    press(page, "v")
+    click(page, screen, 225, 500)  # no label here: the ROI around the point is selected
+    box = page.get_by_test_id("selection")
+    box.wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert box.inner_text().startswith(f"ROI {rois[0]}")
+    press_and_wait(page, "Delete")
+    box.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    assert roi_ids(demo_server, slide_id) == []
+    press_and_wait(page, "Control+z")
+    assert roi_ids(demo_server, slide_id) == rois
+
+
+def roi_ids(server, slide_id: str) -> list[int]:
+    collection = server.get(f"/api/slides/{slide_id}/annotations").json()
+    return [
+        f["properties"]["roi_id"]
+        for f in collection["features"]
+        if f["properties"]["kind"] == "roi"
+    ]
 
 
 def class_id(server, name: str) -> int:

@@ -27,7 +27,7 @@ import {
 
 /** The screen px a press may move and still be a click (more: it pans). */
 const CLICK_SLOP_PX = 4;
-const OUTLINE = "#ffd400";
+const OUTLINE = "#00e5ff"; // cyan: apart from H&E, glass, the ROI yellow and the palette
 const HALO = "rgba(0, 0, 0, 0.75)";
 
 type Selection =
