@@ -68,6 +68,9 @@ export class AcceptControl {
   );
   private readonly notice = h("div", { class: "inf-accept-notice", role: "status", hidden: true });
   private undoSlide: string | null = null;
+  /** The slide's annotation version the accept made; a later one means other changes
+   * came after it, and Undo (which takes back the slide's last step) would undo those. */
+  private acceptedVersion = 0;
 
   constructor(
     private readonly app: AppContext,
@@ -76,6 +79,10 @@ export class AcceptControl {
     this.element.append(this.button, this.notice);
     this.button.addEventListener("click", () => void this.accept());
     app.bus.on("slide:opened", () => this.hideNotice());
+    app.socket.on("annotations:changed", (e: { slide_id: string; version: number }) => {
+      if (this.undoSlide && e.slide_id === this.undoSlide && e.version > this.acceptedVersion)
+        this.hideNotice();
+    });
   }
 
   private async accept(): Promise<void> {
@@ -95,6 +102,7 @@ export class AcceptControl {
       );
       const text = acceptedText(answer.accepted?.classes ?? []);
       toast(text);
+      this.acceptedVersion = answer.version ?? 0;
       this.showNotice(text, result.slideId);
     } catch (error) {
       showError(error);
@@ -117,6 +125,7 @@ export class AcceptControl {
 
   private hideNotice(): void {
     this.undoSlide = null;
+    this.acceptedVersion = 0;
     this.notice.hidden = true;
     this.notice.replaceChildren();
   }
