@@ -21,6 +21,7 @@ import { mountTrainingPanel } from "./training/panel";
 import { currentHashState, syncHash } from "./viewer/hashSync";
 import { SlideViewer, type SlideDetail, type View } from "./viewer/slideViewer";
 import { mountViewControls } from "./viewer/viewControls";
+import { mountTissueOverlay } from "./viewer/tissueOverlay";
 import { registerViewKeys } from "./viewer/viewKeys";
 
 const byId = (id: string) => document.getElementById(id)!;
@@ -65,6 +66,7 @@ const annotations = mountAnnotations(
   viewer,
 );
 mountLabelMode(byId("toolbar"), annotations.overlay, bus);
+mountTissueOverlay(stage, viewer, bus);
 mountTrainingPanel(byId("training-panel"), app);
 mountInferencePanel(byId("inference-panel"), app, new FocusBox(stage, viewer));
 

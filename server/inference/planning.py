@@ -63,7 +63,7 @@ def resolve_region(
         rect = clip_rect((x0, y0, x1 - x0, y1 - y0), full)
         return Region(*rect, mask=PolygonMask(roi))
     thumb = slide.get_thumbnail((TISSUE_THUMBNAIL, TISSUE_THUMBNAIL))
-    mask = tissue_mask(thumb, (facts.width, facts.height))
+    mask = tissue_mask(thumb, (facts.width, facts.height), spec.sensitivity)
     box = mask.bbox()
     if box is None:
         raise RegionError("No tissue was found on this slide; apply the app to the whole slide")

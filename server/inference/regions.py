@@ -2,7 +2,8 @@
 
 A region is a level-0 rectangle plus, for tissue and ROIs, a mask saying which of its
 pixels count. Tissue is found on a thumbnail (saturated or darker-than-glass pixels), so
-finding it costs one small read however large the slide is.
+finding it costs one small read however large the slide is; a sensitivity (0–1, 0.5 the
+default) moves both cuts, so faint or thin tissue can be taken in or left out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from server.slides.raster import RingEdges
 
 TISSUE_THUMBNAIL = 1024  # longer side of the thumbnail tissue is detected on
 KINDS = ("tissue", "whole")
+DEFAULT_SENSITIVITY = 0.5  # the tissue detection's default: its cuts as they always were
+TISSUE_RGBA = (0, 229, 255, 120)  # the tissue overlay's colour: cyan, unlike any stain
 
 
 class RegionError(UserError):
@@ -40,6 +43,7 @@ class RegionSpec:
     kind: str  # "tissue", "whole", "bbox" or "roi"
     bbox: tuple[float, float, float, float] | None = None
     roi_id: Any = None
+    sensitivity: float = DEFAULT_SENSITIVITY  # tissue only
 
     def as_json(self) -> Any:
         """The form the API accepts and echoes."""
@@ -47,13 +51,45 @@ class RegionSpec:
             return {"bbox": list(self.bbox or ())}
         if self.kind == "roi":
             return {"roi_id": self.roi_id}
+        if self.kind == "tissue" and self.sensitivity != DEFAULT_SENSITIVITY:
+            return {"tissue": {"sensitivity": self.sensitivity}}
         return self.kind
 
 
+def parse_sensitivity(value: Any) -> float:
+    """A tissue sensitivity: a number from 0 (only clear tissue) to 1 (faint strands too)."""
+    if value is None:
+        return DEFAULT_SENSITIVITY
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError as exc:
+            raise RegionError("sensitivity must be a number from 0 to 1") from exc
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise RegionError("sensitivity must be a number from 0 to 1")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise RegionError(
+            "sensitivity must be from 0 to 1",
+            hint="0.5 is the default; higher takes in fainter tissue",
+        )
+    return float(value)
+
+
 def parse_region(value: Any) -> RegionSpec:
-    """Parse "tissue" | "whole" | {"bbox": [x, y, w, h]} | {"roi_id": id}; RegionError if bad."""
+    """Parse "tissue" | "whole" | {"tissue": {"sensitivity": s}} | {"bbox": [x, y, w, h]} |
+    {"roi_id": id}; RegionError if bad."""
     if value is None:
         return RegionSpec("tissue")
+    if isinstance(value, dict) and "tissue" in value:
+        options = value["tissue"]
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise RegionError('tissue options must be an object, e.g. {"sensitivity": 0.7}')
+        unknown = set(options) - {"sensitivity"}
+        if unknown:
+            raise RegionError(f"Unknown tissue option {sorted(unknown)[0]!r}: use sensitivity")
+        return RegionSpec("tissue", sensitivity=parse_sensitivity(options.get("sensitivity")))
     if isinstance(value, str):
         if value in KINDS:
             return RegionSpec(value)
@@ -77,7 +113,10 @@ def parse_region(value: Any) -> RegionSpec:
         if value["roi_id"] in (None, ""):
             raise RegionError("roi_id is empty")
         return RegionSpec("roi", roi_id=value["roi_id"])
-    raise RegionError("region must be tissue, whole, {bbox: [x, y, w, h]} or {roi_id: id}")
+    raise RegionError(
+        "region must be tissue, whole, {tissue: {sensitivity}}, {bbox: [x, y, w, h]} or "
+        "{roi_id: id}"
+    )
 
 
 @dataclass
@@ -149,18 +188,67 @@ def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
     return out
 
 
-def detect_tissue(rgb: np.ndarray) -> np.ndarray:
-    """Bool mask of tissue on an RGB thumbnail: stained (saturated) or darker than glass.
+def _neighbours(mask: np.ndarray) -> np.ndarray:
+    """How many of each pixel's 3 × 3 neighbourhood (itself included) are set."""
+    padded = np.pad(mask.astype(np.int8), 1)
+    h, w = mask.shape
+    count = np.zeros((h, w), dtype=np.int8)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            count += padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+    return count
 
-    Glass is bright and grey; near-black is scanner fill, not tissue. The saturation cut is
-    Otsu's, kept within [0.04, 0.15] so a slide that is all tissue is not split in two.
+
+def tissue_cuts(rgb: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> tuple[float, float]:
+    """The (saturation, brightness) cuts of `detect_tissue` for a thumbnail and sensitivity.
+
+    At 0.5 the saturation cut is Otsu's, kept within [0.04, 0.15], and the brightness cut
+    200. Higher sensitivity divides the saturation cut by up to 5 and raises the brightness
+    cut towards the glass's own brightness (its 2nd percentile, less 2), so pale strands
+    just darker than glass count; lower multiplies it by up to 5 and lowers the brightness
+    cut to 120.
     """
     rgb = rgb[..., :3].astype(np.int16)
     brightest = rgb.max(axis=-1)
     saturation = (brightest - rgb.min(axis=-1)) / np.maximum(brightest, 1)
-    cut = min(max(otsu(saturation), 0.04), 0.15)
-    tissue = ((saturation > cut) | (brightest < 200)) & (brightest > 25)
+    base = min(max(otsu(saturation), 0.04), 0.15)
+    if sensitivity == DEFAULT_SENSITIVITY:
+        return base, 200.0
+    cut = min(max(base * 5 ** ((DEFAULT_SENSITIVITY - sensitivity) * 2), 0.01), 0.9)
+    if sensitivity < DEFAULT_SENSITIVITY:
+        return cut, 200.0 - (DEFAULT_SENSITIVITY - sensitivity) * 2 * 80
+    glassy = (saturation < 0.03) & (brightest > 180)
+    glass = float(np.percentile(brightest[glassy], 2)) if glassy.sum() > 100 else 230.0
+    top = max(glass - 2, 200.0)
+    return cut, 200.0 + (sensitivity - DEFAULT_SENSITIVITY) * 2 * (top - 200.0)
+
+
+def detect_tissue(rgb: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY) -> np.ndarray:
+    """Bool mask of tissue on an RGB thumbnail: stained (saturated) or darker than glass.
+
+    Glass is bright and grey; near-black is scanner fill, not tissue. `sensitivity` (0–1)
+    moves both cuts (see `tissue_cuts`); above the default, lone pixels (glass noise) with
+    fewer than two set neighbours are dropped before the mask is grown by 2 pixels.
+    """
+    cut, bright = tissue_cuts(rgb, sensitivity)
+    rgb = rgb[..., :3].astype(np.int16)
+    brightest = rgb.max(axis=-1)
+    saturation = (brightest - rgb.min(axis=-1)) / np.maximum(brightest, 1)
+    tissue = ((saturation > cut) | (brightest < bright)) & (brightest > 25)
+    if sensitivity > DEFAULT_SENSITIVITY:
+        tissue &= _neighbours(tissue) >= 3
     return _dilate(tissue, 2)
+
+
+def tissue_overlay(
+    thumbnail: Image.Image, sensitivity: float = DEFAULT_SENSITIVITY
+) -> tuple[Image.Image, float]:
+    """The tissue found on a thumbnail as an RGBA image of its size (tissue in TISSUE_RGBA,
+    the rest transparent), and the fraction of the thumbnail that is tissue."""
+    mask = detect_tissue(np.asarray(thumbnail.convert("RGB")), sensitivity)
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    rgba[mask] = TISSUE_RGBA
+    return Image.fromarray(rgba, "RGBA"), float(mask.mean())
 
 
 @dataclass
@@ -218,9 +306,13 @@ def tile_in_region(mask: RegionMask | None, grid: Grid, tile: Tile) -> bool:
     return window is None or bool(window.any())
 
 
-def tissue_mask(thumbnail: Image.Image, level0_size: tuple[int, int]) -> TissueMask:
-    """The TissueMask of a slide from its thumbnail."""
+def tissue_mask(
+    thumbnail: Image.Image,
+    level0_size: tuple[int, int],
+    sensitivity: float = DEFAULT_SENSITIVITY,
+) -> TissueMask:
+    """The TissueMask of a slide from its thumbnail, at a detection sensitivity (0–1)."""
     rgb = np.asarray(thumbnail.convert("RGB"))
-    mask = detect_tissue(rgb)
+    mask = detect_tissue(rgb, sensitivity)
     scale = (level0_size[0] / mask.shape[1], level0_size[1] / mask.shape[0])
     return TissueMask(mask, scale)

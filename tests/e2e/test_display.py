@@ -172,3 +172,70 @@ def test_labels_are_outlines_over_a_result(page, server_factory):
     page.wait_for_timeout(300)
     again = stage_pixels(page)
     assert near(again[span_y, int(left) + 1], MARK_COLOR).mean() > 0.95
+
+
+# The pale strand left of the section, level-0 px (tests/test_tissue_api.py STRAND × 2.898).
+STRAND_L0 = (43, 971, 420, 160)
+
+
+def cyan_share(pixels: np.ndarray) -> float:
+    """Share of pixels tinted by the tissue overlay (cyan over stain or glass)."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return float(((b - r > 60) & (g - r > 30)).mean())
+
+
+def wait_tissue(page, sensitivity: str) -> None:
+    """Wait until the tissue overlay shown is the one at `sensitivity` ("0.5", "1", …)."""
+    page.wait_for_function(
+        "(s) => document.getElementById('viewer-stage').dataset.tissue === s",
+        arg=sensitivity,
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(200)
+
+
+def test_tissue_overlay_shows_and_follows_the_sensitivity(page, demo_server):
+    """Apply panel, Tissue: "show tissue" lays the detected tissue over the slide; the
+    sensitivity slider changes it live (the thin strand comes in at 100 %); unticking hides it."""
+    open_app(page, demo_server)
+    open_slide(page)
+    panel = page.locator("#inference-panel")
+    assert panel.locator(".inf-tissue-only").is_checked()
+    left, top, right, bottom = screen_box(page, STRAND_L0)
+    strand = (slice(int(top), int(bottom)), slice(int(left), int(right)))
+    left, top, right, bottom = screen_box(page, (0, 0, 2220, 2967))
+    on_slide = (slice(max(0, int(top)), int(bottom)), slice(max(0, int(left)), int(right)))
+    plain = stage_pixels(page)
+    assert cyan_share(plain[on_slide]) < 0.01  # the slide has a few blue-green ink specks
+
+    page.get_by_test_id("show-tissue").check()
+    wait_tissue(page, "0.5")
+    default = stage_pixels(page)
+    fraction = float(page.get_by_test_id("viewer-stage").get_attribute("data-tissue-fraction"))
+    assert 0.3 < fraction < 0.45
+    # The share of the slide tinted on screen is the share the server found.
+    assert abs(cyan_share(default[on_slide]) - fraction) < 0.05, cyan_share(default[on_slide])
+    assert panel.locator(".inf-tissue-sensitivity-value").inner_text() == "50 %"
+
+    page.get_by_test_id("tissue-sensitivity").fill("100")
+    wait_tissue(page, "1")
+    high = stage_pixels(page)
+    assert panel.locator(".inf-tissue-sensitivity-value").inner_text() == "100 %"
+    assert cyan_share(high[on_slide]) > cyan_share(default[on_slide])
+    assert cyan_share(high[strand]) > 1.6 * cyan_share(default[strand]), (
+        cyan_share(high[strand]),
+        cyan_share(default[strand]),
+    )
+
+    page.get_by_test_id("tissue-sensitivity").fill("0")
+    wait_tissue(page, "0")
+    low = stage_pixels(page)
+    assert cyan_share(low[on_slide]) < 0.8 * cyan_share(default[on_slide])
+
+    page.get_by_test_id("show-tissue").uncheck()
+    wait_tissue(page, "")
+    assert cyan_share(stage_pixels(page)[on_slide]) < 0.01
+    # The sensitivity is kept for the next visit.
+    page.reload()
+    page.get_by_test_id("slide-item").first.wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_test_id("tissue-sensitivity").input_value() == "0"

@@ -44,6 +44,8 @@ export interface AppEvents extends Record<string, unknown> {
   "apps:changed": { appId?: string | null };
   /** A result's overlay was put on the slide (its id) or taken off (null). */
   "result:shown": { resultId: string | null };
+  /** Show the tissue a "tissue" region takes in at a sensitivity (0–1), or hide it (null). */
+  "tissue:preview": { sensitivity: number | null };
   /** The live preview was recomputed with the run's latest weights (its result id). */
   "preview:updated": { resultId: string };
 }

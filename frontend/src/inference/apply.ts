@@ -6,7 +6,8 @@ import type { AppContext, SlideSummary } from "../core/app";
 import { h } from "../core/dom";
 import { formatBoxSize } from "../core/format";
 import { visibleBox } from "../core/geometry";
-import { buildRegion, type RegionChoice } from "./region";
+import { loadNumber, saveNumber } from "../core/prefs";
+import { buildRegion, DEFAULT_TISSUE_SENSITIVITY, type RegionChoice } from "./region";
 
 export interface ApplyRequest {
   body: Record<string, unknown>;
@@ -27,6 +28,24 @@ export class ApplyForm {
     checked: true,
   });
   private readonly slideList = h("div", { class: "inf-slide-list" });
+  /** Lay the detected tissue over the slide (tuned by the sensitivity slider). */
+  private readonly showTissue = h("input", {
+    type: "checkbox",
+    class: "inf-show-tissue",
+    "data-testid": "show-tissue",
+  });
+  private readonly sensitivity = h("input", {
+    type: "range",
+    min: "0",
+    max: "100",
+    step: "5",
+    value: String(Math.round(loadNumber("tissue-sensitivity", DEFAULT_TISSUE_SENSITIVITY) * 100)),
+    class: "inf-tissue-sensitivity",
+    "aria-label": "Tissue detection sensitivity",
+    title: "Higher takes in fainter, thinner tissue; lower only clearly stained tissue",
+    "data-testid": "tissue-sensitivity",
+  });
+  private readonly sensitivityText = h("output", { class: "inf-tissue-sensitivity-value" });
 
   constructor(private readonly app: AppContext) {
     const radio = (value: RegionChoice, text: string, extra?: HTMLElement) => {
@@ -57,14 +76,44 @@ export class ApplyForm {
         this.tissueOnly,
         " tissue only (whole-slide choices)",
       ),
+      h(
+        "div",
+        { class: "inf-row inf-sub inf-tissue-box" },
+        h("label", { class: "inf-inline" }, this.showTissue, " show tissue"),
+        h("label", { class: "inf-inline" }, "sensitivity ", this.sensitivity),
+        this.sensitivityText,
+      ),
       h("div", { class: "inf-row" }, this.button),
     );
     app.bus.on("annotations:changed", ({ slideId }) => {
       if (slideId === app.currentSlide()?.id) this.renderRois();
     });
     app.bus.on("slide:opened", () => this.renderRois());
+    this.bindTissue();
     this.renderRois();
     void this.loadSlides();
+  }
+
+  /** The tissue detection's sensitivity as chosen, 0–1. */
+  private sensitivityValue(): number {
+    return Number(this.sensitivity.value) / 100;
+  }
+
+  private bindTissue(): void {
+    const update = () => {
+      const enabled = this.tissueOnly.checked;
+      this.showTissue.disabled = this.sensitivity.disabled = !enabled;
+      this.sensitivityText.textContent = `${this.sensitivity.value} %`;
+      const shown = enabled && this.showTissue.checked;
+      this.app.bus.emit("tissue:preview", { sensitivity: shown ? this.sensitivityValue() : null });
+    };
+    this.showTissue.addEventListener("change", update);
+    this.tissueOnly.addEventListener("change", update);
+    this.sensitivity.addEventListener("input", () => {
+      saveNumber("tissue-sensitivity", this.sensitivityValue());
+      update();
+    });
+    this.sensitivityText.textContent = `${this.sensitivity.value} %`;
   }
 
   private async loadSlides(): Promise<void> {
@@ -121,6 +170,7 @@ export class ApplyForm {
     const built = buildRegion({
       choice,
       tissueOnly: this.tissueOnly.checked,
+      sensitivity: this.sensitivityValue(),
       roiId: this.roiSelect.value,
       bbox: choice === "view" ? visibleBox(this.app) : null,
     });

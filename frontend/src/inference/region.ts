@@ -4,7 +4,15 @@ import type { RoiInfo } from "../core/app";
 import { formatBoxSize } from "../core/format";
 import type { Rect } from "../core/geometry";
 
-export type Region = "tissue" | "whole" | { roi_id: string | number } | { bbox: Rect };
+export type Region =
+  | "tissue"
+  | "whole"
+  | { tissue: { sensitivity: number } }
+  | { roi_id: string | number }
+  | { bbox: Rect };
+
+/** The tissue detection's default sensitivity (server/inference/regions.py). */
+export const DEFAULT_TISSUE_SENSITIVITY = 0.5;
 
 export type RegionChoice = "view" | "roi" | "slide" | "slides";
 
@@ -12,6 +20,8 @@ export interface RegionInput {
   choice: RegionChoice;
   /** Whole-slide choices: restrict to detected tissue (default) or everything. */
   tissueOnly: boolean;
+  /** Tissue detection sensitivity 0–1 (default 0.5). */
+  sensitivity?: number;
   roiId?: string | number | null;
   /** The visible box for "view". */
   bbox?: Rect | null;
@@ -30,8 +40,15 @@ export function buildRegion(input: RegionInput): { region: Region } | { error: s
         : { error: "Draw a region of interest first, then choose it." };
     case "slide":
     case "slides":
-      return { region: input.tissueOnly ? "tissue" : "whole" };
+      if (!input.tissueOnly) return { region: "whole" };
+      return { region: tissueRegion(input.sensitivity ?? DEFAULT_TISSUE_SENSITIVITY) };
   }
+}
+
+/** The "tissue" region at a sensitivity (plain "tissue" at the default). */
+export function tissueRegion(sensitivity: number): Region {
+  const s = Math.round(sensitivity * 100) / 100;
+  return s === DEFAULT_TISSUE_SENSITIVITY ? "tissue" : { tissue: { sensitivity: s } };
 }
 
 /**
@@ -42,7 +59,15 @@ export function regionText(region: unknown, rois: readonly RoiInfo[], mpp: numbe
   if (region === "tissue") return "whole slide (tissue)";
   if (region === "whole") return "whole slide";
   if (region && typeof region === "object") {
-    const r = region as { bbox?: number[]; roi_id?: string | number };
+    const r = region as {
+      bbox?: number[];
+      roi_id?: string | number;
+      tissue?: { sensitivity?: number };
+    };
+    if (r.tissue) {
+      const s = r.tissue.sensitivity ?? DEFAULT_TISSUE_SENSITIVITY;
+      return `whole slide (tissue, sensitivity ${Math.round(s * 100)} %)`;
+    }
     if (Array.isArray(r.bbox) && r.bbox.length === 4)
       return `view ${formatBoxSize(r.bbox[2], r.bbox[3], mpp)}`;
     if (r.roi_id !== undefined) {
