@@ -9,6 +9,8 @@ outside both leave the slide visible. Pure numpy: runs in the store's writer thr
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # (r, g, b, alpha) stops from u = 0 to u = 1, evenly spaced (a YlOrRd ramp, fading in).
@@ -25,25 +27,39 @@ ANCHORS = np.array(
 HIGH = 128  # stored value of u = 0.5: "high" uncertainty is u ≥ 0.5
 
 _Q = np.arange(256, dtype=np.float64)
-with np.errstate(divide="ignore", invalid="ignore"):
-    _QLOGQ = np.where(_Q > 0, _Q * np.log(np.maximum(_Q, 1)), 0.0).astype(np.float32)
+_QLOGQ = (_Q * np.log(np.maximum(_Q, 1))).astype(np.float32)  # q log q, 0 for q = 0
+
+
+@functools.cache
+def _sum_luts(classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per sum S of a pixel's stored probabilities (0 .. 255·C): 255·log(S)/log(C) and
+    255/(S·log(C)), so that u × 255 = first[S] − Σ q log q × second[S] (0 where S = 0)."""
+    total = np.arange(255 * classes + 1, dtype=np.float64)
+    scale = 255 / np.log(classes)
+    safe = np.maximum(total, 1)
+    first = np.where(total > 0, np.log(safe) * scale, 0.0)
+    second = np.where(total > 0, scale / safe, 0.0)
+    return first.astype(np.float32), second.astype(np.float32)
 
 
 def entropy_u8(probs: np.ndarray) -> np.ndarray:
-    """uint8 (h, w) normalised entropy of (C, h, w) uint8 probabilities; 0 where all are 0."""
+    """uint8 (h, w) normalised entropy of (C, h, w) uint8 probabilities; 0 where all are 0.
+
+    With S = Σ q: H = −Σ (q/S) log(q/S) = log S − Σ q log q / S; lookup tables make it a
+    few gathers per pixel (it runs for every tile written).
+    """
     c = probs.shape[0]
     if c < 2:
         return np.zeros(probs.shape[1:], dtype=np.uint8)
-    total = probs.sum(axis=0, dtype=np.float32)
-    weighted = _QLOGQ[probs].sum(axis=0)
-    valid = total > 0
-    safe = np.where(valid, total, 1.0)
-    # H = -Σ (q/S) log(q/S) = log S - Σ q log q / S
-    entropy = np.log(safe) - weighted / safe
-    u = np.clip(entropy / np.float32(np.log(c)), 0.0, 1.0)
-    out = np.rint(u * 255).astype(np.uint8)
-    out[~valid] = 0
-    return out
+    total = probs.sum(axis=0, dtype=np.uint16)
+    weighted = _QLOGQ[probs[0]]
+    for plane in probs[1:]:
+        weighted += _QLOGQ[plane]
+    first, second = _sum_luts(c)
+    u = first[total] - weighted * second[total]
+    np.clip(u, 0, 255, out=u)
+    u += 0.5
+    return u.astype(np.uint8)
 
 
 def histogram(u: np.ndarray, valid: np.ndarray) -> np.ndarray:
