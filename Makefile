@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 5000
 DATA_DIR ?= .slidelab-data
 
-.PHONY: run test bench lint frontend check-static setup clean
+.PHONY: run test bench lint frontend check-static setup clean guide
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -52,9 +52,15 @@ test: $(STAMP) node_modules/.installed /usr/bin/chromium
 	npm test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
+## Regenerate docs/guide/*.png: the user guide's screenshots, taken by its end-to-end walk.
+guide: $(STAMP) node_modules/.installed /usr/bin/chromium
+	npm run build
+	SLIDELAB_GUIDE_SHOTS=docs/guide/ $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_guide.py --timeout 900
+
 ## Benchmarks: each prints its ratio against a baseline measured in the same run.
 bench: $(STAMP)
 	for b in tests/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+	$(PY) tests/benchmarks/browser_workflow.py
 
 clean:
 	rm -rf $(VENV) node_modules .static-check
