@@ -11,7 +11,7 @@ from flask_socketio import SocketIO
 from server.annotations import classes
 from server.annotations.service import AnnotationService
 from server.api import annotations as annotation_api
-from server.api import apps, openapi, results, slides, tissue, training
+from server.api import apps, objects, openapi, results, slides, tissue, training
 from server.api import classes as class_api
 from server.api.http import SafeJSONProvider, install_error_handlers
 from server.config import Config
@@ -37,7 +37,17 @@ from server.training.worker import configure_threads
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-BLUEPRINTS = (slides, tissue, class_api, annotation_api, training, apps, results, openapi)
+BLUEPRINTS = (
+    slides,
+    tissue,
+    class_api,
+    annotation_api,
+    training,
+    apps,
+    results,
+    objects,
+    openapi,
+)
 
 
 def create_app(config: Config) -> tuple[Flask, SocketIO]:

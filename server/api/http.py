@@ -15,6 +15,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from server.errors import Conflict, NotFound, TooLarge, UserError, safe_loads
+from server.inference.thresholds import parse_threshold
 
 log = logging.getLogger(__name__)
 Answer = tuple[Response, int]
@@ -59,3 +60,11 @@ def install_error_handlers(app: Flask) -> None:
             "hint": f"The server log has the details under error {error_id}.",
         }
         return jsonify(body), 500
+
+
+def threshold_arg() -> float:
+    """The request's `threshold` query (0..1, default 0); 400 with a hint when bad."""
+    try:
+        return parse_threshold(request.args.get("threshold"))
+    except ValueError as exc:
+        raise UserError(str(exc), "Use a value from 0 to 1, e.g. 0.5 for 50%.") from exc

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from server.api.http import threshold_arg
 from server.api.slides import readable_slide
 from server.context import current_context
 from server.downloads import attachment
 from server.errors import TooLarge, UserError
 from server.inference import accept, suggestions, uncertainty
 from server.inference.jobs import InferenceJobs
-from server.inference.thresholds import parse_threshold
 from server.inference.viewing import ResultViewer
 
 bp = Blueprint("results", __name__)
@@ -43,13 +43,6 @@ def _body() -> dict:
     if not isinstance(body, dict):
         raise UserError("Expected a JSON object")
     return body
-
-
-def _threshold() -> float:
-    try:
-        return parse_threshold(request.args.get("threshold"))
-    except ValueError as exc:
-        raise UserError(str(exc), "Use a value from 0 to 1, e.g. 0.5 for 50%.") from exc
 
 
 @bp.post("/api/inference")
@@ -115,7 +108,7 @@ def delete_result(rid: str):
 @bp.get("/api/results/<rid>/stats")
 def result_stats(rid: str):
     """Areas per class at `threshold`, and the region's uncertainty."""
-    return jsonify(_viewer().stats(rid, _threshold()))
+    return jsonify(_viewer().stats(rid, threshold_arg()))
 
 
 @bp.get("/api/results/<rid>/suggestions")
@@ -145,7 +138,8 @@ def accept_result(rid: str):
 @bp.get("/api/results/<rid>/export.<kind>")
 def result_export(rid: str, kind: str):
     """GeoJSON, label TIFF or CSV at `threshold`, as an attachment."""
-    path, name, mimetype = _viewer().export(rid, kind, _threshold())
+    resolution = request.args.get("resolution", "app")
+    path, name, mimetype = _viewer().export(rid, kind, threshold_arg(), resolution)
     return attachment(send_file(path, mimetype=mimetype), name)
 
 
@@ -158,7 +152,7 @@ def overlay_dzi(rid: str):
 @bp.get("/results/<rid>_files/<int:level>/<int:col>_<int:row>.png")
 def overlay_tile(rid: str, level: int, col: int, row: int):
     """One RGBA PNG overlay tile at `threshold`, `mode`, `class`."""
-    threshold = _threshold()
+    threshold = threshold_arg()
     mode = request.args.get("mode", "classes")
     if mode not in MODES:
         raise UserError(f"mode must be one of {', '.join(MODES)}")

@@ -25,8 +25,9 @@ from server.api.apps import MAX_IMPORT_BYTES
 from server.api.results import MODES
 from server.apps import APP_FILE_SUFFIX
 from server.config import Config
+from server.inference.measurements import COLUMNS as OBJECT_COLUMNS
 from server.inference.regions import KINDS
-from server.inference.viewing import EXPORTS
+from server.inference.viewing import EXPORTS, RESOLUTIONS
 from server.measure.postprocess import MAX_STEPS, MEASURES
 from server.training import settings as training_settings
 from server.training.runs import (
@@ -914,6 +915,43 @@ def _app_schemas() -> dict[str, Schema]:
     }
 
 
+def _objects_schema() -> Schema:
+    sizes = obj(
+        {
+            "edges_um2": array(NUMBER, "log-spaced bin edges (pixels without µm/px)"),
+            "counts": array(INTEGER, "objects per bin"),
+        },
+        ["edges_um2", "counts"],
+    )
+    per_class = obj(
+        {
+            "id": nullable(INTEGER),
+            "index": INTEGER,
+            "name": STRING,
+            "color": COLOR,
+            "count": INTEGER,
+            "pixels": INTEGER,
+            "area_mm2": nullable(NUMBER),
+            "area_fraction": {"type": "number", "description": "of the region"},
+            "density_per_mm2": nullable(NUMBER),
+            "sizes": sizes,
+        },
+        ["index", "name", "count", "pixels", "area_fraction", "sizes"],
+    )
+    return obj(
+        {
+            "threshold": NUMBER,
+            "postprocessing_key": POSTPROCESSING_KEY,
+            "pixel_area_um2": nullable(NUMBER),
+            "region_pixels": INTEGER,
+            "region_area_mm2": nullable(NUMBER),
+            "classes": array(per_class),
+        },
+        ["threshold", "region_pixels", "classes"],
+        "Areas and densities are null when the slide records no µm/px.",
+    )
+
+
 def _postprocessing_step() -> Schema:
     cls = {"type": "integer", "description": "one of the app's class ids (classes[].id)"}
     amount = {"type": "number", "minimum": 0}
@@ -1098,6 +1136,7 @@ def _inference_schemas() -> dict[str, Schema]:
             "Areas are null when the slide records no µm/px; uncertainty is null for "
             "results made before uncertainty maps existed.",
         ),
+        "Objects": _objects_schema(),
         "Suggestions": obj(
             {
                 "suggestions": array(suggestion, "best first"),
@@ -1965,10 +2004,49 @@ def _result_paths() -> dict[str, Schema]:
                 "pixels, QuPath-compatible. tiff: pyramidal tiled uint8 labels at the app's "
                 "resolution (0 = unclassified or outside, class index + 1), resolution tags "
                 "and a JSON ImageDescription with the values and the level-0 origin. csv: "
-                "slide, app, threshold, class, pixels, area_mm2, percent_of_region.",
+                "slide, app, threshold, class, pixels, area_mm2, percent_of_region. With the "
+                "app's post-processing steps applied.",
                 params=[
                     *rid,
                     path_param("kind", "the export", {"enum": list(EXPORTS)}),
+                    p("Threshold"),
+                    query_param(
+                        "resolution",
+                        "tiff only: `app` (default), or `full`: the slide's own pixels, each "
+                        "result pixel repeated over the slide pixels it covers, with halvings "
+                        "down to one tile, written tile by tile",
+                        {"enum": list(RESOLUTIONS), "default": "app"},
+                    ),
+                ],
+                errors=("400", "404", "409"),
+            )
+        },
+        "/api/results/{rid}/objects": {
+            "get": operation(
+                "resultObjects",
+                "results",
+                "Objects per class at a threshold: count, area, density, size histogram",
+                {"200": json_response(ref("Objects"))},
+                description="Objects are the 4-connected regions of one class after the app's "
+                "post-processing, one object even where it crosses block borders. Only for "
+                "completed results (409 otherwise).",
+                params=[*rid, p("Threshold")],
+                errors=("400", "404", "409"),
+            )
+        },
+        "/api/results/{rid}/objects.{kind}": {
+            "get": operation(
+                "exportResultObjects",
+                "results",
+                "One row (CSV) or QuPath detection (GeoJSON) per object with its measurements",
+                {"200": file_response("An attachment", "text/csv", "application/geo+json")},
+                description="Columns and measurements: "
+                + ", ".join(OBJECT_COLUMNS)
+                + " (µm at the app's resolution; centroids in level-0 pixels; perimeter as "
+                "scikit-image's regionprops; form factor 4π·area/perimeter²).",
+                params=[
+                    *rid,
+                    path_param("kind", "the export", {"enum": ["csv", "geojson"]}),
                     p("Threshold"),
                 ],
                 errors=("400", "404", "409"),

@@ -217,6 +217,69 @@ def write_label_tiff(
                 resolution["resolution"] = (1e4 / um_per_px, 1e4 / um_per_px)
 
 
+def write_full_label_tiff(
+    store: ProbStore,
+    threshold: float,
+    grid: Grid,
+    slide_size: tuple[int, int],
+    path: Path,
+    slide_mpp: float | None,
+    description: dict,
+) -> None:
+    """The label TIFF at the slide's own pixels (level 0) and its halvings, each result
+    pixel repeated over the slide pixels it covers; tile by tile, so memory stays bounded."""
+    width, height = slide_size
+    pages = 1
+    while max(width, height) > TIFF_TILE * 2 ** (pages - 1):
+        pages += 1
+    big = width * height > 2**31
+    with tifffile.TiffWriter(path, bigtiff=big) as tif:
+        for page in range(pages):
+            d = 2**page
+            pw, ph = -(-width // d), -(-height // d)
+            extra: dict[str, Any] = {"subfiletype": 1} if page else {}
+            if page == 0:
+                extra["description"] = json.dumps(
+                    description | {"level0_origin": [0, 0], "level0_pixels_per_pixel": 1}
+                )
+            if slide_mpp:
+                per_cm = 1e4 / (slide_mpp * d)
+                extra |= {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
+            tif.write(
+                _full_tiles(store, threshold, grid, d, pw, ph),
+                shape=(ph, pw),
+                dtype=np.uint8,
+                tile=(TIFF_TILE, TIFF_TILE),
+                photometric="minisblack",
+                compression="zlib",
+                metadata=None,
+                **extra,
+            )
+
+
+def _full_tiles(
+    store: ProbStore, threshold: float, grid: Grid, d: int, pw: int, ph: int
+) -> Iterator[np.ndarray]:
+    """Tiles of a page `d` slide pixels per pixel, sampled from the store level nearest
+    below it (the pixel centre's result pixel)."""
+    k = min(store.levels - 1, max(0, int(np.floor(np.log2(max(d / grid.scale, 1.0))))))
+    kscale = grid.scale * 2**k
+    kw, kh = store.shape(k)
+    for ty in range(0, ph, TIFF_TILE):
+        for tx in range(0, pw, TIFF_TILE):
+            xs = np.floor(((tx + np.arange(TIFF_TILE) + 0.5) * d - grid.x0) / kscale).astype(int)
+            ys = np.floor(((ty + np.arange(TIFF_TILE) + 0.5) * d - grid.y0) / kscale).astype(int)
+            inside_x, inside_y = (xs >= 0) & (xs < kw), (ys >= 0) & (ys < kh)
+            tile = np.zeros((TIFF_TILE, TIFF_TILE), dtype=np.uint8)
+            if inside_x.any() and inside_y.any():
+                x0, x1 = int(xs[inside_x].min()), int(xs[inside_x].max()) + 1
+                y0, y1 = int(ys[inside_y].min()), int(ys[inside_y].max()) + 1
+                window = labels_of(store.read(k, x0, y0, x1 - x0, y1 - y0), threshold)
+                rows, cols = np.nonzero(inside_y)[0], np.nonzero(inside_x)[0]
+                tile[np.ix_(rows, cols)] = window[np.ix_(ys[rows] - y0, xs[cols] - x0)]
+            yield tile
+
+
 def csv_text(stats: dict, slide: str, app: str) -> str:
     """Areas as CSV: slide, app, threshold, class, pixels, area_mm2, percent_of_region."""
     buffer = io.StringIO()
@@ -247,8 +310,10 @@ def write_export(
     threshold: float,
     path: Path,
     result_id: str | None = None,
+    full: bool = False,
 ) -> None:
-    """Write one export file atomically (temp file, then rename).
+    """Write one export file atomically (temp file, then rename); `full`: the label TIFF
+    at the slide's full resolution.
 
     `meta` holds the result's grid, classes, slide_mpp, slide_name and app_name.
     """
@@ -256,7 +321,14 @@ def write_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
-        if kind == "geojson":
+        if kind == "tiff" and full:
+            size = meta["slide_size"]
+            description = label_description(meta, threshold, result_id)
+            mpp = meta.get("slide_mpp")
+            write_full_label_tiff(
+                store, threshold, grid, (int(size[0]), int(size[1])), tmp, mpp, description
+            )
+        elif kind == "geojson":
             with open(tmp, "w") as out:
                 write_geojson(store, grid, threshold, meta["classes"], out, slide_limit(meta))
         elif kind == "tiff":

@@ -9,14 +9,15 @@ drops a result's entries when it changes or goes.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+import uuid
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from server import apps
 from server.errors import Conflict, NotFound, UserError
-from server.inference import export, overlay, uncertainty
+from server.inference import export, measurements, overlay, uncertainty
 from server.inference.labels import LabelStore, post_processed
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
@@ -32,6 +33,7 @@ EXPORTS = {
     "tiff": ("image/tiff", "tif"),
     "csv": ("text/csv", "csv"),
 }
+RESOLUTIONS = ("app", "full")  # the label TIFF at the app's µm/px, or at the slide's
 
 
 @dataclass(frozen=True)
@@ -138,25 +140,76 @@ class ResultViewer:
         body["postprocessing_key"] = steps.key
         return body
 
-    def export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
-        """(file, download name, mimetype) of an export at a threshold, made once per level."""
+    def export(
+        self, rid: str, kind: str, threshold: float, resolution: str = "app"
+    ) -> tuple[Path, str, str]:
+        """(file, download name, mimetype) of an export at a threshold, made once per level;
+        `resolution` "full": the label TIFF at the slide's own pixels."""
         if kind not in EXPORTS:
             raise NotFound(f"Unknown export {kind!r}: use geojson, tiff or csv")
-        row, store = self._complete(rid)
+        if resolution not in RESOLUTIONS or (resolution == "full" and kind != "tiff"):
+            raise UserError(
+                "resolution must be app or full (full: for the label TIFF only)",
+                field="resolution",
+            )
+        row, store, source, steps = self._measured(rid, threshold)
+        full = resolution == "full"
         mimetype, ext = EXPORTS[kind]
         level = threshold_level(threshold) if threshold > 0 else 0
-        steps = self.postprocessing(row)
         stem = f"g{row['generation']}-t{level}" + (f"-p{steps.key}" if steps.key else "")
+        stem += "-full" if full else ""
         path = result_dir(self.data_dir, rid) / "exports" / f"{stem}.{ext}"
-        name = f"{_safe(row['meta'].get('slide_name'))}_{_safe(row['meta'].get('app_name'))}"
-        download = f"{name}_t{round(threshold * 100)}.{ext}"
+        download = f"{self._download_stem(row)}_t{round(threshold * 100)}"
+        download += "_full" if full else ""
         if not path.is_file():
             grid = row["meta"]["grid"]
             stats = self.stats(rid, threshold)
             export.check_size(kind, int(grid["width"]), int(grid["height"]))
-            labels = self._labels(row, store, steps, threshold) if steps.key else store
-            compute(export.write_export, kind, labels, row["meta"], stats, threshold, path, rid)
-        return path, download, mimetype
+            compute(
+                export.write_export, kind, source, row["meta"], stats, threshold, path, rid, full
+            )
+        return path, f"{download}.{ext}", mimetype
+
+    def objects(self, rid: str, threshold: float) -> dict[str, Any]:
+        """Objects per class at a threshold (after post-processing): count, area, density,
+        sizes (inference/measurements.py)."""
+        row, store, source, steps = self._measured(rid, threshold)
+        meta = row["meta"]
+        objects = compute(measurements.all_objects, store, source, threshold)
+        region = int(store.histogram[:, 1:].sum())
+        body = measurements.summary(objects, meta["classes"], region, _pixel_um(meta))
+        return {"threshold": threshold, "postprocessing_key": steps.key, **body}
+
+    def objects_export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
+        """(file, download name, mimetype) of the objects' CSV or GeoJSON at a threshold."""
+        if kind not in ("csv", "geojson"):
+            raise NotFound(f"Unknown objects export {kind!r}: use csv or geojson")
+        row, store, source, steps = self._measured(rid, threshold)
+        level = threshold_level(threshold) if threshold > 0 else 0
+        stem = f"objects-g{row['generation']}-t{level}" + (f"-p{steps.key}" if steps.key else "")
+        path = result_dir(self.data_dir, rid) / "exports" / f"{stem}.{kind}"
+        if not path.is_file():
+            if kind == "geojson":
+                grid = row["meta"]["grid"]
+                export.check_size(kind, int(grid["width"]), int(grid["height"]))
+            compute(_write_objects, kind, store, source, row["meta"], threshold, path)
+        return (
+            path,
+            f"{self._download_stem(row)}_objects_t{round(threshold * 100)}.{kind}",
+            (EXPORTS[kind][0]),
+        )
+
+    def _measured(
+        self, rid: str, threshold: float
+    ) -> tuple[dict[str, Any], ProbStore, ProbStore | LabelStore, Postprocessing]:
+        row, store = self._complete(rid)
+        steps = self.postprocessing(row)
+        source = self._labels(row, store, steps, threshold) if steps.key else store
+        return row, store, source, steps
+
+    def _download_stem(self, row: dict[str, Any]) -> str:
+        meta = row["meta"]
+        return f"{_safe(meta.get('slide_name'))}_{_safe(meta.get('app_name'))}"
 
     def forget(self, rid: str) -> None:
         """Drop every cached entry of a result (it changed or went)."""
@@ -270,6 +323,50 @@ def dzi_geometry(meta: dict[str, Any]) -> overlay.DziGeometry:
     return overlay.DziGeometry(
         int(d["width"]), int(d["height"]), float(d["offset_x"]), float(d["offset_y"])
     )
+
+
+def _pixel_um(meta: dict[str, Any]) -> float | None:
+    """µm per result pixel, None when the slide has no µm/px."""
+    mpp = meta.get("slide_mpp")
+    return Grid.from_dict(meta["grid"]).scale * float(mpp) if mpp else None
+
+
+def _write_objects(
+    kind: str,
+    store: ProbStore,
+    source: ProbStore | LabelStore,
+    meta: dict[str, Any],
+    threshold: float,
+    path: Path,
+) -> None:
+    """Write the objects' CSV or GeoJSON atomically."""
+    grid, classes, pixel_um = Grid.from_dict(meta["grid"]), meta["classes"], _pixel_um(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", newline="") as out:
+            if kind == "csv":
+                rows = (
+                    row
+                    for batch in measurements.iter_result_objects(store, source, threshold)
+                    for row in measurements.measurement_rows(batch, grid, pixel_um, classes)
+                )
+                measurements.write_csv(_numbered(rows), out)
+            else:
+                objects = measurements.all_objects(store, source, threshold)
+                limit = export.slide_limit(meta)
+                measurements.write_geojson(
+                    objects, source, grid, threshold, pixel_um, classes, out, limit
+                )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _numbered(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows numbered 1.. across batches (each batch numbers its own from 1)."""
+    for number, row in enumerate(rows, start=1):
+        yield {**row, "object": number}
 
 
 def _safe(text: Any) -> str:

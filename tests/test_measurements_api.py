@@ -1,7 +1,12 @@
-"""Post-processing steps saved in an app change what its results show: overlay, areas, exports."""
+"""Post-processing, objects and full-resolution exports of a result, through the HTTP API.
+
+Post-processing steps saved in an app change what its results show (overlay, areas,
+exports); objects and their measurements match scikit-image's regionprops on the exported
+label image."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -9,6 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from skimage.measure import label, regionprops
 from skimage.morphology import remove_small_objects
 
 from tests.helpers import DEMO_DIR, ServerProcess, slide_id_by_name
@@ -32,10 +38,17 @@ def env(tmp_path_factory):
 
 
 def label_tiff(server, rid: str) -> np.ndarray:
+    return label_tiff_placed(server, rid)[0]
+
+
+def label_tiff_placed(server, rid: str) -> tuple[np.ndarray, tuple[float, float], float]:
+    """The label image at the app's resolution, its level-0 origin and slide px per pixel."""
     response = server.get(f"/api/results/{rid}/export.tiff", params={"threshold": 0.5})
     assert response.status_code == 200, response.text
     with tifffile.TiffFile(io.BytesIO(response.content)) as tiff:
-        return tiff.pages[0].asarray()
+        placed = json.loads(tiff.pages[0].description)
+        origin = tuple(placed["level0_origin"])
+        return tiff.pages[0].asarray(), origin, placed["level0_pixels_per_pixel"]
 
 
 def stats(server, rid: str) -> dict:
@@ -82,7 +95,8 @@ def test_a_step_changes_overlay_areas_and_exports_alike(env):
     assert after["unclassified_pixels"] == before["unclassified_pixels"] + int(small.sum())
     geo = json.loads(server.get(f"/api/results/{rid}/export.geojson?threshold=0.5").content)
     nuclei_features = [f for f in geo["features"] if f["properties"]["name"] == NUCLEI["name"]]
-    area = sum(_polygon_area(f["geometry"]) for f in nuclei_features) / 64  # level-0 px → 8×8
+    scale = label_tiff_placed(server, rid)[2]
+    area = sum(_polygon_area(f["geometry"]) for f in nuclei_features) / scale**2
     assert area == pytest.approx(after["classes"][2]["pixels"], rel=0.01)
 
     # The overlay shows it too: fewer nuclei-coloured pixels than before.
@@ -124,3 +138,76 @@ def _polygon_area(geometry: dict) -> float:
 
     rings = geometry["coordinates"] if geometry["type"] == "Polygon" else []
     return ring(rings[0]) - sum(ring(r) for r in rings[1:]) if rings else 0.0
+
+
+def objects_csv(server, rid: str) -> list[dict]:
+    response = server.get(f"/api/results/{rid}/objects.csv", params={"threshold": 0.5})
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def test_objects_match_regionprops_on_the_label_image(env):
+    server, rid = env["server"], env["rid"]
+    labels, origin, scale = label_tiff_placed(server, rid)
+    props = regionprops(label(labels, background=0, connectivity=1))
+    rows = objects_csv(server, rid)
+    assert len(rows) == len(props) > 20
+    by_class = {}
+    for p in props:
+        by_class.setdefault(int(labels[tuple(p.coords[0])]), []).append(p)
+    summary = server.get(f"/api/results/{rid}/objects", params={"threshold": 0.5}).json()
+    region_mm2 = summary["region_area_mm2"]
+    for cls, entry in zip(CLASSES, summary["classes"], strict=True):
+        mine = by_class.get(CLASSES.index(cls) + 1, [])
+        assert entry["count"] == len(mine)
+        assert entry["area_mm2"] == pytest.approx(sum(p.area for p in mine) * PIXEL_UM2 / 1e6)
+        assert entry["density_per_mm2"] == pytest.approx(len(mine) / region_mm2)
+        assert sum(entry["sizes"]["counts"]) == len(mine)
+        csv_areas = sorted(float(r["area_um2"]) for r in rows if r["class"] == cls["name"])
+        assert csv_areas == pytest.approx(sorted(p.area * PIXEL_UM2 for p in mine))
+    # Per object: measurements in µm and level-0 centroids (a result pixel is 8 slide pixels).
+    biggest = max(props, key=lambda p: p.area)
+    row = max(rows, key=lambda r: float(r["area_um2"]))
+    assert float(row["perimeter_um"]) == pytest.approx(biggest.perimeter * 4, rel=2e-3)
+    assert float(row["eccentricity"]) == pytest.approx(biggest.eccentricity, abs=1e-4)
+    centroid_x = origin[0] + (biggest.centroid[1] + 0.5) * scale
+    assert float(row["centroid_x"]) == pytest.approx(centroid_x, abs=0.01)
+    assert 0 < float(row["mean_probability"]) <= 1
+
+
+def test_objects_geojson_carries_each_object_with_its_measurements(env):
+    server, rid = env["server"], env["rid"]
+    rows = objects_csv(server, rid)
+    response = server.get(f"/api/results/{rid}/objects.geojson", params={"threshold": 0.5})
+    features = json.loads(response.content)["features"]
+    assert len(features) >= len(rows)  # an object cut by the slide's edge may be in parts
+    numbers = {f["properties"]["name"].rsplit(" ", 1)[1] for f in features}
+    assert len(numbers) == len(rows)
+    feature = max(features, key=lambda f: f["properties"]["measurements"]["area_um2"])
+    assert feature["properties"]["objectType"] == "detection"
+    _, _, scale = label_tiff_placed(server, rid)
+    area_px = _polygon_area(feature["geometry"]) / scale**2  # level-0 px² → result pixels
+    measured = feature["properties"]["measurements"]["area_um2"] / PIXEL_UM2
+    assert area_px == pytest.approx(measured, rel=0.01)
+
+
+def test_the_full_resolution_tiff_repeats_each_result_pixel_over_the_slide(env):
+    server, rid = env["server"], env["rid"]
+    labels, (x0, y0), scale = label_tiff_placed(server, rid)
+    response = server.get(
+        f"/api/results/{rid}/export.tiff", params={"threshold": 0.5, "resolution": "full"}
+    )
+    assert response.status_code == 200 and "_full" in response.headers["Content-Disposition"]
+    with tifffile.TiffFile(io.BytesIO(response.content)) as tiff:
+        full = tiff.pages[0].asarray()
+        assert tiff.pages[0].is_tiled and len(tiff.pages) > 1
+        description = json.loads(tiff.pages[0].description)
+    assert full.shape == (2967, 2220)
+    assert description["level0_pixels_per_pixel"] == 1
+    ys = (y0 + (np.arange(labels.shape[0]) + 0.5) * scale).astype(int)
+    xs = (x0 + (np.arange(labels.shape[1]) + 0.5) * scale).astype(int)
+    inside_y, inside_x = ys < full.shape[0], xs < full.shape[1]
+    sampled = full[np.ix_(ys[inside_y], xs[inside_x])]
+    assert (sampled == labels[np.ix_(inside_y, inside_x)]).all()
+    bad = server.get(f"/api/results/{rid}/export.csv", params={"resolution": "full"})
+    assert bad.status_code == 400 and "resolution" in bad.json()["fields"]
