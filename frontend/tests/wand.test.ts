@@ -72,20 +72,27 @@ describe("magic wand geometry", () => {
 });
 
 describe("magic wand state", () => {
-  it("keeps only the latest answer when tolerance changes quickly", async () => {
+  it("asks for the latest tolerance once the answer on its way is in", async () => {
     const { calls, fetcher } = manualFetcher();
     let changes = 0;
     const state = new WandState(fetcher, () => (changes += 1));
     const first = state.start(seed);
-    const second = state.setTolerance(40);
+    await state.setTolerance(30);
+    await state.setTolerance(40); // a slider dragged on: only the last value is asked
+    expect(calls).toHaveLength(1);
+    expect(state.pending).toBe(true);
+    calls[0].resolve(answer(5));
+    await Promise.resolve();
+    await Promise.resolve();
     expect(calls).toHaveLength(2);
     expect(calls[1].url).toContain("tolerance=40");
+    expect(state.outline?.area_px).toBe(25); // the older outline stays until the new one
+    expect(state.outlineTolerance).toBe(20);
     expect(state.pending).toBe(true);
     calls[1].resolve(answer(20));
-    await second;
-    calls[0].resolve(answer(5)); // late answer to the older request: dropped
     await first;
     expect(state.outline?.area_px).toBe(400);
+    expect(state.outlineTolerance).toBe(40);
     expect(state.pending).toBe(false);
     expect(state.contains([10, 10])).toBe(true);
     expect(state.contains([30, 10])).toBe(false);
@@ -101,6 +108,20 @@ describe("magic wand state", () => {
     expect(state.take()).toHaveLength(4);
     expect(state.active()).toBe(false);
     expect(state.take()).toBeNull();
+  });
+
+  it("a new click does not wait for the answer on its way, which is dropped", async () => {
+    const { calls, fetcher } = manualFetcher();
+    const state = new WandState(fetcher, () => undefined);
+    const first = state.start(seed);
+    const second = state.start({ ...seed, point: [5, 5] });
+    expect(calls).toHaveLength(2);
+    calls[1].resolve(answer(20));
+    await second;
+    calls[0].resolve(answer(5));
+    await first;
+    expect(state.outline?.area_px).toBe(400);
+    expect(state.seed?.point).toEqual([5, 5]);
   });
 
   it("drops answers that come after a cancel, and reports errors", async () => {

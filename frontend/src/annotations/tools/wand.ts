@@ -147,7 +147,7 @@ export class WandTool {
     this.canvas.dataset.area = polygon ? String(this.state.outline?.area_px ?? 0) : "";
     const seed = this.state.seed;
     // The request the outline answers (tests ask the API the same question).
-    this.canvas.dataset.request = seed ? wandUrl(seed, this.state.tolerance) : "";
+    this.canvas.dataset.request = seed ? wandUrl(seed, this.state.outlineTolerance) : "";
     const z = this.host.viewer.imageZoom();
     if (!polygon || polygon.length < 3 || !(z > 0)) return;
     const [ox, oy] = this.host.viewer.toScreen(0, 0);

@@ -55,16 +55,22 @@ export function pointInRing(point: Position, ring: Position[]): boolean {
 export type WandFetcher = (url: string) => Promise<WandAnswer>;
 
 /**
- * The wand's outline in progress. `start` and `setTolerance` ask the server; only the
- * answer to the latest request is kept. `onChange` is called when the outline, the pending
+ * The wand's outline in progress. `start` asks the server at once (a new click); while an
+ * answer is on its way, tolerance changes wait and only the latest is asked next (a slider
+ * dragged across sends a handful of requests, not one per step). Only answers for the
+ * current click and tolerance are kept. `onChange` is called when the outline, the pending
  * state or the tolerance changes; `onError` with a failed request's error.
  */
 export class WandState {
   seed: WandSeed | null = null;
   outline: WandAnswer | null = null;
+  /** The tolerance the outline shown was drawn at. */
+  outlineTolerance = DEFAULT_TOLERANCE;
   pending = false;
   private toleranceValue = DEFAULT_TOLERANCE;
   private requestId = 0;
+  /** A tolerance change waits for the answer on its way. */
+  private queued = false;
 
   constructor(
     private readonly fetcher: WandFetcher,
@@ -97,6 +103,11 @@ export class WandState {
       this.onChange();
       return Promise.resolve();
     }
+    if (this.pending) {
+      this.queued = true;
+      this.onChange();
+      return Promise.resolve();
+    }
     return this.request();
   }
 
@@ -119,6 +130,7 @@ export class WandState {
     this.seed = null;
     this.outline = null;
     this.pending = false;
+    this.queued = false;
     if (had) this.onChange();
   }
 
@@ -127,11 +139,14 @@ export class WandState {
     if (!seed) return;
     const id = ++this.requestId;
     this.pending = true;
+    this.queued = false;
     this.onChange();
     try {
-      const answer = await this.fetcher(wandUrl(seed, this.toleranceValue));
+      const tolerance = this.toleranceValue;
+      const answer = await this.fetcher(wandUrl(seed, tolerance));
       if (id !== this.requestId) return;
       this.outline = answer;
+      this.outlineTolerance = tolerance;
     } catch (error) {
       if (id !== this.requestId) return;
       this.seed = null;
@@ -143,5 +158,7 @@ export class WandState {
         this.onChange();
       }
     }
+    // The tolerance moved while this answer was on its way: ask for the latest now.
+    if (id === this.requestId && this.queued && this.seed) await this.request();
   }
 }
