@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+
 import numpy as np
 import pytest
+import socketio
 
 from server.inference.thresholds import labels_of
 from server.inference.tiler import Grid
@@ -70,7 +73,19 @@ def test_accept_replaces_labels_in_one_undoable_step(env):
     assert before["Other"] == pytest.approx(250 * 250)
 
     threshold = 0.6
-    answer = accept(env, region={"bbox": ACCEPT_BOX}, threshold=threshold, client_id="me")
+    events: queue.Queue = queue.Queue()
+    watcher = socketio.Client()  # another browser on the slide
+    watcher.on("annotations:changed", events.put)
+    watcher.connect(server.url, wait_timeout=10)
+    try:
+        watcher.call("watch", {"slide_id": env["slide"]}, timeout=10)
+        events.get(timeout=10)  # the replay on joining
+        answer = accept(env, region={"bbox": ACCEPT_BOX}, threshold=threshold, client_id="me")
+        event = events.get(timeout=10)
+    finally:
+        watcher.disconnect()
+    assert event["client_id"] == "me" and event["version"] == answer["version"]
+    assert event["removed"] == answer["removed"] and event["classes"] == answer["classes"]
     assert answer["can_undo"] is True and answer["features"] and answer["removed"]
     expected = expected_areas(env, ACCEPT_BOX, threshold)
     accepted = {c["name"]: c for c in answer["accepted"]["classes"]}
