@@ -254,9 +254,9 @@ describe("objects table and URLs", () => {
         count: "1,204",
         area: "0.0421 mm²",
         percent: "2.1 %",
-        density: "602 /mm²",
+        density: "602",
       },
-      { name: "Stroma", color: "#00ff00", count: "0", area: "0 µm²", percent: "0.0 %", density: "0 /mm²" },
+      { name: "Stroma", color: "#00ff00", count: "0", area: "0 µm²", percent: "0.0 %", density: "0" },
     ]);
     expect(totalObjects(stats)).toBe(1204);
   });

@@ -14,7 +14,7 @@ import pytest
 
 from server.apps import save_app
 from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, stage_pixels
-from tests.e2e.test_inference_ui import colour_share, rgb, wait_overlay
+from tests.e2e.test_inference_ui import colour_share, rgb, stats_cell, wait_overlay
 from tests.helpers import DEMO_DIR, ServerProcess, slide_id_by_name
 from tests.inference_support import app_config, fitted_state
 
@@ -130,8 +130,10 @@ def test_remove_small_objects_clears_overlay_and_counts(page, pp_server):
     nuclei = next(c for c in api["classes"] if c["name"] == NUCLEI)
     before = ui_count(page, NUCLEI)
     assert before == nuclei["count"] and before >= 3, (before, nuclei)
-    density = objects_row(page, NUCLEI).locator("td").nth(4).inner_text()
-    assert density.endswith("/mm²"), density
+    density = objects_row(page, NUCLEI).locator("td").nth(4)
+    expected = nuclei["density_per_mm2"]
+    assert abs(float(density.inner_text().replace(",", "")) - expected) <= 0.01 * expected
+    assert density.get_attribute("title").endswith("/mm²")
 
     # The size histogram of each class with objects is drawn in its colour.
     page.wait_for_function(
@@ -152,6 +154,7 @@ def test_remove_small_objects_clears_overlay_and_counts(page, pp_server):
     expected_left = int(sum(counts[j:]))
     assert expected_left < before
 
+    area_before = stats_cell(page, NUCLEI, 1)
     shown = stage_pixels(page)
     nuclei_before = colour_share(shown, COLORS[NUCLEI])
     assert nuclei_before > 0.002, f"Nuclei cover {nuclei_before:.2%} of the view"
@@ -218,21 +221,38 @@ def test_remove_small_objects_clears_overlay_and_counts(page, pp_server):
     )
     left = ui_count(page, NUCLEI)
     assert left == nuclei_now["count"] == expected_left, (left, nuclei_now, expected_left)
+    # The areas table shows the post-processed area too.
+    area_after = stats_cell(page, NUCLEI, 1)
+    assert abs(area_after - nuclei_now["area_mm2"]) <= 1e-6 + 0.01 * nuclei_now["area_mm2"]
+    assert area_after < area_before
+
+    # A new threshold recounts (after a short pause), as the server counts at it.
+    panel.locator(".inf-threshold").fill("90")
+    page.wait_for_function(
+        """() => {
+            const d = document.querySelector('#inference-panel .inf-objects').dataset;
+            return d.threshold === '0.9' && d.loading === undefined;
+        }""",
+        timeout=TIMEOUT_MS * 2,
+    )
+    at_90 = pp_server.get(f"/api/results/{rid}/objects", params={"threshold": 0.9}).json()
+    counted = next(c for c in at_90["classes"] if c["name"] == NUCLEI)["count"]
+    assert ui_count(page, NUCLEI) == counted
 
     # Exports point at the objects and the label TIFF can be at full resolution.
     assert panel.locator(".inf-export-objects-csv").get_attribute("href") == (
-        f"/api/results/{rid}/objects.csv?threshold=0"
+        f"/api/results/{rid}/objects.csv?threshold=0.9"
     )
     assert (
         panel.locator(".inf-export-objects-geojson")
         .get_attribute("href")
-        .endswith("objects.geojson?threshold=0")
+        .endswith("objects.geojson?threshold=0.9")
     )
     panel.locator(".inf-export-full").check()
     assert (
         panel.locator(".inf-export-tiff")
         .get_attribute("href")
-        .endswith("threshold=0&resolution=full")
+        .endswith("threshold=0.9&resolution=full")
     )
 
 

@@ -35,6 +35,7 @@ export interface ObjectRow {
   count: string;
   area: string;
   percent: string;
+  /** Objects per mm², the number alone (the column says the unit). */
   density: string;
 }
 
@@ -76,7 +77,7 @@ export function objectRows(stats: ObjectStats): ObjectRow[] {
     count: formatCount(c.count),
     area: formatAreaMm2(c.area_mm2),
     percent: formatPercent(c.area_fraction),
-    density: formatDensity(c.density_per_mm2),
+    density: Number.isFinite(c.density_per_mm2) ? formatNumber(c.density_per_mm2) : "—",
   }));
 }
 
@@ -87,10 +88,10 @@ export function totalObjects(stats: ObjectStats): number {
 
 function objectsTable(stats: ObjectStats): HTMLTableElement {
   const rows = objectRows(stats);
-  const head = ["Class", "Objects", "Area", "%", "Density"];
+  const head = ["Class", "Objects", "Area", "%", "per mm²"];
   return h(
     "table",
-    { class: "inf-stats inf-objects-table" },
+    { class: "inf-objects-table" },
     h("thead", {}, h("tr", {}, ...head.map((t) => h("th", {}, t)))),
     h(
       "tbody",
@@ -107,7 +108,11 @@ function objectsTable(stats: ObjectStats): HTMLTableElement {
           ),
           h("td", { class: "num", "data-mm2": String(stats.classes[i].area_mm2) }, r.area),
           h("td", { class: "num" }, r.percent),
-          h("td", { class: "num" }, r.density),
+          h(
+            "td",
+            { class: "num", title: formatDensity(stats.classes[i].density_per_mm2) },
+            r.density,
+          ),
         ),
       ),
     ),
