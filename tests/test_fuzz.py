@@ -525,13 +525,23 @@ def edit_bodies(world: World) -> st.SearchStrategy:
     )
     points = mostly(st.lists(xy, min_size=3, max_size=12), odd_points, 85)
     classes = mostly(st.sampled_from(world.classes), live(world.fuzz_classes, numbers), 60)
-    return obj(
+    painting = obj(
         tool=st.sampled_from(["brush", "eraser", "polygon", "roi"]),
         points=points,
         radius=mostly(st.floats(0.5, 300), numbers, 85),
         class_id=classes,
         client_id=mostly(st.text(max_size=12), st.just("c" * 201), 95),
     )
+    rings = st.lists(mostly(points, json_values, 90), min_size=1, max_size=3)
+    shape = obj(  # one whole connected shape: delete, recolor, replace
+        tool=st.just("shape"),
+        at=mostly(xy, st.one_of(st.tuples(coord, coord).map(list), json_values), 85),
+        action=mostly(st.sampled_from(["delete", "recolor", "replace"]), json_values, 90),
+        class_id=classes,
+        points=mostly(points, st.none(), 50),
+        geometry=mostly(obj(type=st.just("Polygon"), coordinates=rings), json_values, 85),
+    )
+    return mostly(painting, shape, 75)
 
 
 def training_settings() -> st.SearchStrategy:
@@ -719,6 +729,13 @@ def _mask(w: World) -> st.SearchStrategy[Sent]:
     )
     downsample = st.one_of(st.sampled_from(["4", "8", "16", "1.5"]), query_values)
     return st.builds(Sent, st.just("GET"), path, st.fixed_dictionaries({"downsample": downsample}))
+
+
+@r("GET", "/api/slides/<slide_id>/annotations/shape")
+def _shape(w: World) -> st.SearchStrategy[Sent]:
+    value = mostly(st.floats(-50, 3000).map(repr), query_values, 75)
+    query = st.fixed_dictionaries({}, optional={"x": value, "y": value})
+    return st.builds(Sent, st.just("GET"), _slides(w, "/annotations/shape"), query)
 
 
 r("GET", "/api/slides/<slide_id>/annotations/summary")(

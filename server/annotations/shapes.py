@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from server.annotations.geometry import (
     CELL,
+    COORD_DECIMALS,
     Key,
     apply_shape,
     from_wkb,
@@ -31,13 +32,14 @@ from server.annotations.geometry import (
     merge_pieces,
     polygonal,
 )
-from server.annotations.parts import Delta, changes_delta
+from server.annotations.parts import Delta, changes_delta, part_id
 from server.annotations.repository import CellChange
 
 Cells = tuple[int, int, int, int]  # (cx0, cy0, cx1, cy1), inclusive
 Rows = Mapping[Key, tuple[int, bytes]]  # (class_id, cx, cy) -> (piece id, WKB)
 ACTIONS = ("delete", "recolor", "replace")
 EDGE = 1e-6  # px: a coordinate this close to a window edge reaches it
+SCALE = 10**COORD_DECIMALS  # answers' boxes are rounded outward to 1/SCALE px
 
 
 @dataclass
@@ -202,15 +204,19 @@ def shape_changes(
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
+    target = found.class_id if class_id is None else class_id
+    if action == "recolor" and target == found.class_id:
+        return [], Delta()
     before = {key: from_wkb(wkb) for key, (_, wkb) in rows.items()}
     after: dict[Key, BaseGeometry | None] = dict(before)
+    removed: dict[Key, np.ndarray] = {}  # pieces that only lose polygons: their delta is quick
     for key, indices in found.parts.items():
         polys = shapely.get_parts(before[key])
         keep = np.ones(len(polys), dtype=bool)
         keep[indices] = False
         kept = polys[keep]
         after[key] = _collect(kept) if len(kept) else None
-    target = found.class_id if class_id is None else class_id
+        removed[key] = polys[~keep]
     if action == "recolor":
         # The exact polygons move to the target's pieces (no other class holds their area).
         for key, indices in found.parts.items():
@@ -219,14 +225,36 @@ def shape_changes(
             after[there] = _with_parts(after.get(there), moved)
     elif action == "replace" and new_shape is not None and not new_shape.is_empty:
         present = {k: g for k, g in after.items() if g is not None}
-        after.update(apply_shape(present, new_shape, target))
+        painted = apply_shape(present, new_shape, target)
+        after.update(painted)
+        for key in painted:
+            removed.pop(key, None)
     changed = [key for key, geom in after.items() if geom is not before.get(key)]
     changes = []
     for key in changed:
         geom = after[key]
         old_id = rows[key][0] if key in rows else None
         changes.append(CellChange(*key, old_id, None if geom is None else make_piece(geom)))
-    return changes, changes_delta((key, before.get(key), after[key]) for key in changed)
+    delta = changes_delta(
+        (key, before.get(key), after[key]) for key in changed if key not in removed
+    )
+    delta.merge(_removal_delta(removed))
+    return changes, delta
+
+
+def _removal_delta(removed: dict[Key, np.ndarray]) -> Delta:
+    """The delta of pieces that only lost polygons: those polygons' ids and their box
+    (what `changes_delta` answers for them, without comparing the polygons that stay)."""
+    polys = [p for ps in removed.values() for p in ps]
+    if not polys:
+        return Delta()
+    keys = [key for key, ps in removed.items() for _ in ps]
+    array = np.asarray(polys, dtype=object)
+    low_x, low_y, high_x, high_y = shapely.total_bounds(array) * SCALE
+    bounds = [math.floor(low_x) / SCALE, math.floor(low_y) / SCALE]
+    bounds += [math.ceil(high_x) / SCALE, math.ceil(high_y) / SCALE]
+    wkbs = shapely.to_wkb(array)
+    return Delta([], [(k, part_id(k, w)) for k, w in zip(keys, wkbs, strict=True)], bounds)
 
 
 def _collect(polys: np.ndarray) -> BaseGeometry:

@@ -194,9 +194,11 @@ export class SelectTool {
 
   private onClassesChanged(): void {
     const id = this.classes.activeClass()?.id ?? null;
-    const changed = id !== this.activeClassId;
+    const previous = this.activeClassId;
     this.activeClassId = id;
-    if (changed && !this.syncingClass && id !== null && this.tools.tool === "select") {
+    // A choice of the user: the class that was active still exists (not a class delete).
+    const chosen = id !== previous && previous !== null && this.classes.get(previous);
+    if (chosen && !this.syncingClass && id !== null && this.tools.tool === "select") {
       this.recolor(id);
     }
     if (this.selection) this.update();
