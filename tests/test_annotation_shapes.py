@@ -281,3 +281,37 @@ def test_recolor_merges_with_a_touching_shape_and_corners_do_not_connect(demo_se
     assert shape(merged["polygon"]).equals(box(1300, 2000, 1700, 2200))
     assert merged["vertices"] == 4  # one rectangle: no vertices left on the old edge
     assert area_of(demo_server, slide, tumour) == pytest.approx(20_000)
+
+
+def test_a_large_shape_is_read_in_few_growing_windows():
+    """The lookup on its own (no server): a wiggly disc over ~1,200 grid cells, found from
+    its centre by reading windows that grow by half the shape's span each time."""
+    import numpy as np
+    import shapely
+
+    from server.annotations.geometry import make_piece, split_into_cells
+    from server.annotations.shapes import connected_shape, shape_changes
+
+    angles = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+    radius = 5000 + 200 * np.sin(23 * angles)
+    disc = shapely.Polygon(np.c_[6000 + radius * np.cos(angles), 6000 + radius * np.sin(angles)])
+    cells = split_into_cells(disc)
+    pieces = {(1, cx, cy): (i, make_piece(g).wkb) for i, ((cx, cy), g) in enumerate(cells.items())}
+    pieces[(1, 0, 0)] = (-1, make_piece(box(10, 10, 50, 50)).wkb)  # another shape of the class
+    window, rounds = (23, 23, 23, 23), 0
+    while True:
+        rounds += 1
+        rows = {k: v for k, v in pieces.items() if window[0] <= k[1] <= window[2]}
+        rows = {k: v for k, v in rows.items() if window[1] <= k[2] <= window[3]}
+        found = connected_shape(rows, (6000.5, 6000.5), window, (50, 50))
+        if found.complete:
+            break
+        window = found.window
+    assert rounds <= 8
+    assert found.area == pytest.approx(disc.area, rel=1e-9)
+    assert found.polygon.symmetric_difference(disc).area == pytest.approx(0, abs=1e-3)
+    assert len(found.parts) == len(cells)  # every piece of the disc, not the small square
+    changes, delta = shape_changes(rows, found, "delete")
+    assert len(changes) == len(cells) and all(c.after is None for c in changes)
+    polygons = sum(len(shapely.get_parts(g)) for g in cells.values())  # a few cells hold two
+    assert len(delta.removed) == polygons and not delta.added
