@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
+from server.inference.suggestions import rank
 from server.inference.tiler import Grid
 from tests.al_support import apply, open_store, start_env
 
@@ -119,3 +120,28 @@ def test_bad_requests_and_old_results(env, tissue):
     zarr.open_group(str(open_store(env, old).path), mode="r+").attrs["uncertainty"] = False
     refused = suggestions(env, old["id"], expect=409)
     assert "re-apply" in refused["error"].lower()
+
+
+def test_rank_picks_hot_spots_apart_and_skips_labelled_and_outside_windows():
+    u = np.full((100, 120), 20, dtype=np.uint8)
+    u[10:30, 10:30] = 250  # the hottest spot
+    u[60:80, 70:90] = 200  # the second
+    u[12:28, 34:50] = 240  # next to the first: its windows overlap the first's
+    valid = np.ones_like(u, dtype=bool)
+    valid[:, 100:] = False  # outside the region
+    u[:, 100:] = 0
+    labelled = np.zeros_like(valid)
+    picks = rank(u, valid, labelled, 20, 10)
+    assert (picks[0].row, picks[0].col) == (10, 10) and picks[0].mean == pytest.approx(250 / 255)
+    assert (picks[1].row, picks[1].col) == (60, 70)
+    scores = [p.score for p in picks]
+    assert scores == sorted(scores, reverse=True)
+    for i, a in enumerate(picks):
+        assert a.col + 20 <= 100 + 10  # at least half inside the region
+        for b in picks[i + 1 :]:
+            assert abs(a.row - b.row) >= 20 or abs(a.col - b.col) >= 20  # never overlap
+    labelled[10:30, 10:30] = True
+    relabelled = rank(u, valid, labelled, 20, 10)
+    assert (relabelled[0].row, relabelled[0].col) != (10, 10)
+    assert all((p.row, p.col) != (10, 10) for p in relabelled)  # fully labelled: gone
+    assert rank(u, np.zeros_like(valid), labelled, 20, 5) == []
