@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tifffile
+from skimage.measure import label
 
 from server import apps
 from tests.helpers import DEMO_SLIDE, REPO
@@ -63,6 +65,38 @@ def test_apply_writes_the_exports_per_slide(tmp_path: Path):
     )
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "o2" / f"{stem}.csv").read_text() == (out / f"{stem}.csv").read_text()
+
+    # Objects per slide and one summary row per slide.
+    objects = list(csv.DictReader((out / f"{stem}.objects.csv").open()))
+    assert len(objects) == label(labels, background=0, connectivity=1).max()
+    (summary,) = list(csv.DictReader((out / "summary.csv").open()))
+    assert summary["slide"] == DEMO_SLIDE.name
+    for cls in CLASSES:
+        mine = [o for o in objects if o["class"] == cls["name"]]
+        assert int(summary[f"{cls['name']} count"]) == len(mine)
+        area = sum(float(o["area_um2"]) for o in mine) / 1e6
+        assert float(summary[f"{cls['name']} area_mm2"]) == pytest.approx(area, rel=1e-4)
+
+
+def test_apply_runs_the_app_s_post_processing(tmp_path: Path):
+    data = tmp_path / "data"
+    app_id = make_app(data)
+    nuclei = CLASSES[2]
+    step = {"op": "remove_small_objects", "class_id": nuclei["id"], "min_area_um2": 500}
+    apps.set_postprocessing(data, app_id, [step])
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--data-dir", str(data), "--threshold", "0.5"]
+    done = slidelab("apply", app_id, str(DEMO_SLIDE), *args)
+    assert done.returncode == 0, done.stderr
+    stem = DEMO_SLIDE.stem
+    objects = list(csv.DictReader((out / f"{stem}.objects.csv").open()))
+    nuclei_areas = [float(o["area_um2"]) for o in objects if o["class"] == nuclei["name"]]
+    assert nuclei_areas and min(nuclei_areas) >= 500
+    with tifffile.TiffFile(out / f"{stem}.tif") as tif:
+        labels = tif.pages[0].asarray()
+    assert int((labels == 3).sum()) * 16 == pytest.approx(sum(nuclei_areas))
+    rows = list(csv.DictReader((out / f"{stem}.csv").open()))
+    assert int(rows[2]["pixels"]) == int((labels == 3).sum())
 
 
 def test_apply_refuses_bad_arguments(tmp_path: Path):

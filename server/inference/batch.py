@@ -1,18 +1,23 @@
 """`slidelab apply APP SLIDE... --out DIR [--threshold T]`: batch inference from the shell.
 
 APP is an app id in the data folder, an app folder, or an exported `.slidelab-app` file.
-Each slide is predicted (tissue only unless `--region whole`) with a progress bar, and
-its GeoJSON, label TIFF and CSV are written to DIR as `<slide>.geojson`, `<slide>.tif`,
-`<slide>.csv`. The probability store lives in a temporary folder and is removed after.
+Each slide is predicted (tissue only unless `--region whole`) with a progress bar; the
+app's post-processing steps run on its labels; its GeoJSON, label TIFF, CSV of areas and
+CSV of objects are written to DIR as `<slide>.geojson`, `<slide>.tif`, `<slide>.csv`,
+`<slide>.objects.csv`, and `DIR/summary.csv` gets one row per slide (areas, fractions,
+object counts and densities per class), rewritten after each slide. The probability
+store lives in a temporary folder and is removed after.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import openslide
 import torch
@@ -22,19 +27,22 @@ from server import apps
 from server.config import default_data_dir
 from server.device import describe, select_device
 from server.inference.export import write_export
+from server.inference.labels import LabelStore, label_stats, post_processed
+from server.inference.measurements import pixel_um, summary, write_objects
 from server.inference.pipeline import Pipeline, run_defaults
 from server.inference.planning import SlideFacts, make_plan
 from server.inference.predictor import Predictor
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionError, RegionSpec
-from server.inference.stats import area_stats, pixel_area_um2
+from server.inference.stats import pixel_area_um2
 from server.inference.thresholds import parse_threshold
 from server.inference.tiler import TileGeometry
 from server.models import model_from_state
 from server.slides.metadata import read_info, slide_bounds
 
 KINDS = ("geojson", "tiff", "csv")
-SUFFIX = {"geojson": ".geojson", "tiff": ".tif", "csv": ".csv"}
+SUFFIX = {"geojson": ".geojson", "tiff": ".tif", "csv": ".csv", "objects": ".objects.csv"}
+SUMMARY = "summary.csv"
 
 
 def load_model(app: str, data_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
@@ -62,8 +70,8 @@ def apply_to_slide(
     batch_size: int | None = None,
     geometry: TileGeometry | None = None,
     progress: bool = True,
-) -> dict[str, Path]:
-    """Predict one slide and write its exports; returns {kind: path}."""
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Predict one slide and write its exports; returns ({kind: path}, its summary row)."""
     geometry = geometry or TileGeometry()
     cuda = device.type == "cuda"
     with openslide.OpenSlide(slide_path) as slide:
@@ -106,13 +114,66 @@ def apply_to_slide(
         ) as bar:
             pipeline.run(lambda p: bar.update(p.written - bar.n))
             bar.update(pipeline.total - bar.n)
+        labels = _post_processed(store, config, Path(tmp), plan.grid.scale, info.mpp, threshold)
         area = pixel_area_um2(plan.grid.scale, info.mpp)
-        stats = area_stats(store.histogram, threshold, config["classes"], area)
+        stats = label_stats(store, labels, threshold, config["classes"], area)
+        source = labels or store
         for kind in KINDS:
             path = out / f"{slide_path.stem}{SUFFIX[kind]}"
-            write_export(kind, store, meta, stats, threshold, path)
+            write_export(kind, source, meta, stats, threshold, path)
             written[kind] = path
-    return written
+        written["objects"] = out / f"{slide_path.stem}{SUFFIX['objects']}"
+        objects = write_objects("csv", store, source, meta, threshold, written["objects"])
+        counted = summary(objects, config["classes"], stats["region_pixels"], pixel_um(meta))
+    return written, summary_row(slide_path.name, threshold, counted)
+
+
+def _post_processed(
+    store: ProbStore,
+    config: dict,
+    folder: Path,
+    scale: float,
+    slide_mpp: float | None,
+    threshold: float,
+) -> LabelStore | None:
+    """The labels after the app's post-processing steps (None without steps or µm/px)."""
+    steps = config.get("postprocessing") or []
+    if not steps or not slide_mpp:
+        if steps:
+            print("slidelab: the slide has no µm/px: post-processing skipped", file=sys.stderr)
+        return None
+    key = apps.postprocessing_key(config)
+    return post_processed(
+        store, folder / "labels", steps, key, apps.class_ids(config), scale * slide_mpp, threshold
+    )
+
+
+def summary_row(slide: str, threshold: float, counted: dict[str, Any]) -> dict[str, Any]:
+    """One slide's row of summary.csv: region area, then per class its area, fraction of
+    the region, object count and objects per mm²."""
+    row: dict[str, Any] = {
+        "slide": slide,
+        "threshold": threshold,
+        "region_area_mm2": counted["region_area_mm2"],
+    }
+    for cls in counted["classes"]:
+        name = cls["name"]
+        row[f"{name} area_mm2"] = cls["area_mm2"]
+        row[f"{name} area_fraction"] = round(cls["area_fraction"], 6)
+        row[f"{name} count"] = cls["count"]
+        row[f"{name} density_per_mm2"] = cls["density_per_mm2"]
+    return row
+
+
+def write_summary(rows: list[dict[str, Any]], path: Path) -> None:
+    """summary.csv: one row per slide (columns: the union of the rows' keys, in order)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,15 +197,18 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"slidelab: applying '{config['name']}' on {describe(device)}", file=sys.stderr)
     failed = 0
+    rows: list[dict[str, Any]] = []
     for name in args.slides:
         slide_path = Path(name)
         try:
-            written = apply_to_slide(
+            written, row = apply_to_slide(
                 slide_path, model, config, device, out, threshold, args.region, args.batch_size
             )
         except (openslide.OpenSlideError, FileNotFoundError, RegionError) as exc:
             failed += 1
             print(f"slidelab: {slide_path.name}: {exc}", file=sys.stderr)
             continue
+        rows.append(row)
+        write_summary(rows, out / SUMMARY)
         print(json.dumps({"slide": str(slide_path), **{k: str(v) for k, v in written.items()}}))
     return 1 if failed else 0

@@ -20,7 +20,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import shapely
@@ -31,7 +31,6 @@ from rasterio import features
 
 from server.errors import Conflict
 from server.inference.overlay import hex_rgb
-from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of
 from server.inference.tiler import Grid
 
@@ -42,6 +41,19 @@ TIFF_TILE = 256
 # once it holds MAX_GEOJSON_VERTICES vertices (about 20 bytes each in the file).
 MAX_GEOJSON_PIXELS = 400_000_000
 MAX_GEOJSON_VERTICES = 20_000_000
+
+
+class Planes(Protocol):
+    """What exports read: a ProbStore, or post-processed labels read like one
+    (inference/labels.py LabelStore)."""
+
+    width: int
+    height: int
+    levels: int
+
+    def shape(self, level: int) -> tuple[int, int]: ...
+
+    def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray: ...
 
 
 class ExportTooLarge(Conflict):
@@ -86,7 +98,7 @@ def _feature(geometry, cls: dict, digits: int = 3) -> dict:
 
 
 def region_polygons(
-    store: ProbStore, grid: Grid, threshold: float, block: int = BLOCK
+    store: Planes, grid: Grid, threshold: float, block: int = BLOCK
 ) -> Iterator[tuple[int, shapely.Polygon]]:
     """(class index, polygon in level-0 pixels) for every connected region, block-streamed."""
     pending: dict[int, list] = {}
@@ -151,7 +163,7 @@ def slide_limit(meta: dict) -> shapely.Polygon | None:
 
 
 def write_geojson(
-    store: ProbStore,
+    store: Planes,
     grid: Grid,
     threshold: float,
     classes: list[dict],
@@ -173,7 +185,7 @@ def write_geojson(
     return counts
 
 
-def _label_tiles(store: ProbStore, level: int, threshold: float) -> Iterator[np.ndarray]:
+def _label_tiles(store: Planes, level: int, threshold: float) -> Iterator[np.ndarray]:
     width, height = store.shape(level)
     for y in range(0, height, TIFF_TILE):
         for x in range(0, width, TIFF_TILE):
@@ -181,7 +193,7 @@ def _label_tiles(store: ProbStore, level: int, threshold: float) -> Iterator[np.
 
 
 def write_label_tiff(
-    store: ProbStore,
+    store: Planes,
     threshold: float,
     path: Path,
     um_per_px: float | None,
@@ -218,7 +230,7 @@ def write_label_tiff(
 
 
 def write_full_label_tiff(
-    store: ProbStore,
+    store: Planes,
     threshold: float,
     grid: Grid,
     slide_size: tuple[int, int],
@@ -258,7 +270,7 @@ def write_full_label_tiff(
 
 
 def _full_tiles(
-    store: ProbStore, threshold: float, grid: Grid, d: int, pw: int, ph: int
+    store: Planes, threshold: float, grid: Grid, d: int, pw: int, ph: int
 ) -> Iterator[np.ndarray]:
     """Tiles of a page `d` slide pixels per pixel, sampled from the store level nearest
     below it (the pixel centre's result pixel)."""
@@ -304,7 +316,7 @@ def csv_text(stats: dict, slide: str, app: str) -> str:
 
 def write_export(
     kind: str,
-    store: ProbStore,
+    store: Planes,
     meta: dict,
     stats: dict,
     threshold: float,

@@ -23,6 +23,7 @@ import numpy as np
 import zarr
 
 from server.inference.probstore import CHUNK, ProbStore, level_shape
+from server.inference.stats import area_stats, counted_stats
 from server.inference.thresholds import labels_of, threshold_level
 from server.measure.postprocess import run_steps
 
@@ -62,6 +63,22 @@ class LabelStore:
         labels = self.labels(level, x, y, w, h)
         planes = np.arange(1, self.num_classes + 1, dtype=np.uint8)[:, None, None]
         return np.where(labels[None] == planes, np.uint8(255), np.uint8(0))
+
+
+def label_stats(
+    store: ProbStore,
+    labels: LabelStore | None,
+    threshold: float,
+    classes: list[dict[str, Any]],
+    area_um2: float | None,
+) -> dict[str, Any]:
+    """The stats payload (inference/stats.py) of the probabilities at a threshold, or of
+    the post-processed `labels` (the region stays the probabilities')."""
+    body = area_stats(store.histogram, threshold, classes, area_um2)
+    if labels is None:
+        return body
+    per_class = labels.counts[1:].tolist()
+    return counted_stats(body["region_pixels"], per_class, threshold, classes, area_um2)
 
 
 def post_processed(

@@ -14,12 +14,13 @@ import csv
 import json
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any, Protocol
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import shapely
 
-from server.inference.export import clipped, region_polygons
+from server.inference.export import Planes, clipped, region_polygons, slide_limit
 from server.inference.overlay import hex_rgb
 from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of
@@ -41,16 +42,7 @@ COLUMNS = (
 )
 
 
-class Labels(Protocol):
-    """Where labels come from: a ProbStore at a threshold, or post-processed labels."""
-
-    width: int
-    height: int
-
-    def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray: ...
-
-
-def iter_result_objects(store: ProbStore, source: Labels, threshold: float) -> Iterator[Objects]:
+def iter_result_objects(store: ProbStore, source: Planes, threshold: float) -> Iterator[Objects]:
     """The objects of a result's labels in batches; `mean_value` is the mean winning
     probability (0..1) over each object's pixels."""
 
@@ -62,7 +54,7 @@ def iter_result_objects(store: ProbStore, source: Labels, threshold: float) -> I
     return iter_objects(read, store.width, store.height)
 
 
-def all_objects(store: ProbStore, source: Labels, threshold: float) -> Objects:
+def all_objects(store: ProbStore, source: Planes, threshold: float) -> Objects:
     """Every object at once (memory grows with their number, not the slide's size)."""
     batches = list(iter_result_objects(store, source, threshold))
     if not batches:
@@ -151,7 +143,7 @@ def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> None:
 
 def write_geojson(
     objects: Objects,
-    source: Labels,
+    source: Planes,
     grid: Grid,
     threshold: float,
     pixel_um: float | None,
@@ -164,7 +156,7 @@ def write_geojson(
     index = {_key(objects, i): i for i in range(len(objects))}
     out.write('{"type": "FeatureCollection", "features": [')
     first = True
-    for cls, polygon in region_polygons(source, grid, threshold):  # type: ignore[arg-type]
+    for cls, polygon in region_polygons(source, grid, threshold):
         found = index.get(_polygon_key(cls, polygon, grid))
         if found is None:  # not expected: every traced region is an object
             continue
@@ -200,3 +192,36 @@ def _feature(polygon: shapely.Polygon, cls: dict[str, Any], row: dict[str, Any])
             "measurements": measurements,
         },
     }
+
+
+def pixel_um(meta: dict[str, Any]) -> float | None:
+    """µm per result pixel, None when the slide has no µm/px."""
+    mpp = meta.get("slide_mpp")
+    return Grid.from_dict(meta["grid"]).scale * float(mpp) if mpp else None
+
+
+def write_objects(
+    kind: str,
+    store: ProbStore,
+    source: Planes,
+    meta: dict[str, Any],
+    threshold: float,
+    path: Path,
+) -> Objects:
+    """Write the objects' CSV or GeoJSON of a result atomically (`meta`: the result's);
+    returns the objects."""
+    grid, classes, um = Grid.from_dict(meta["grid"]), meta["classes"], pixel_um(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        objects = all_objects(store, source, threshold)
+        with open(tmp, "w", newline="") as out:
+            if kind == "csv":
+                write_csv(measurement_rows(objects, grid, um, classes), out)
+            else:
+                limit = slide_limit(meta)
+                write_geojson(objects, source, grid, threshold, um, classes, out, limit)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return objects

@@ -9,8 +9,7 @@ drops a result's entries when it changes or goes.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 from server import apps
 from server.errors import Conflict, NotFound, UserError
 from server.inference import export, measurements, overlay, uncertainty
-from server.inference.labels import LabelStore, post_processed
+from server.inference.labels import LabelStore, label_stats, post_processed
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
-from server.inference.stats import area_stats, counted_stats, pixel_area_um2
+from server.inference.stats import pixel_area_um2
 from server.inference.thresholds import threshold_level
 from server.inference.tiler import Grid
 from server.jobs import compute
@@ -126,12 +125,9 @@ class ResultViewer:
         meta = row["meta"]
         grid = Grid.from_dict(meta["grid"])
         area = pixel_area_um2(grid.scale, meta.get("slide_mpp"))
-        body = area_stats(store.histogram, threshold, meta["classes"], area)
         steps = self.postprocessing(row)
-        if steps.key:
-            counts = self._labels(row, store, steps, threshold).counts
-            region = body["region_pixels"]
-            body = counted_stats(region, counts[1:].tolist(), threshold, meta["classes"], area)
+        labels = self._labels(row, store, steps, threshold) if steps.key else None
+        body = label_stats(store, labels, threshold, meta["classes"], area)
         # Results made before uncertainty maps existed have none: null, not an error.
         body["uncertainty"] = (
             uncertainty.summary(store.uncertainty_histogram) if store.has_uncertainty else None
@@ -177,7 +173,7 @@ class ResultViewer:
         meta = row["meta"]
         objects = compute(measurements.all_objects, store, source, threshold)
         region = int(store.histogram[:, 1:].sum())
-        body = measurements.summary(objects, meta["classes"], region, _pixel_um(meta))
+        body = measurements.summary(objects, meta["classes"], region, measurements.pixel_um(meta))
         return {"threshold": threshold, "postprocessing_key": steps.key, **body}
 
     def objects_export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
@@ -192,7 +188,7 @@ class ResultViewer:
             if kind == "geojson":
                 grid = row["meta"]["grid"]
                 export.check_size(kind, int(grid["width"]), int(grid["height"]))
-            compute(_write_objects, kind, store, source, row["meta"], threshold, path)
+            compute(measurements.write_objects, kind, store, source, row["meta"], threshold, path)
         return (
             path,
             f"{self._download_stem(row)}_objects_t{round(threshold * 100)}.{kind}",
@@ -323,50 +319,6 @@ def dzi_geometry(meta: dict[str, Any]) -> overlay.DziGeometry:
     return overlay.DziGeometry(
         int(d["width"]), int(d["height"]), float(d["offset_x"]), float(d["offset_y"])
     )
-
-
-def _pixel_um(meta: dict[str, Any]) -> float | None:
-    """µm per result pixel, None when the slide has no µm/px."""
-    mpp = meta.get("slide_mpp")
-    return Grid.from_dict(meta["grid"]).scale * float(mpp) if mpp else None
-
-
-def _write_objects(
-    kind: str,
-    store: ProbStore,
-    source: ProbStore | LabelStore,
-    meta: dict[str, Any],
-    threshold: float,
-    path: Path,
-) -> None:
-    """Write the objects' CSV or GeoJSON atomically."""
-    grid, classes, pixel_um = Grid.from_dict(meta["grid"]), meta["classes"], _pixel_um(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", newline="") as out:
-            if kind == "csv":
-                rows = (
-                    row
-                    for batch in measurements.iter_result_objects(store, source, threshold)
-                    for row in measurements.measurement_rows(batch, grid, pixel_um, classes)
-                )
-                measurements.write_csv(_numbered(rows), out)
-            else:
-                objects = measurements.all_objects(store, source, threshold)
-                limit = export.slide_limit(meta)
-                measurements.write_geojson(
-                    objects, source, grid, threshold, pixel_um, classes, out, limit
-                )
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _numbered(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Rows numbered 1.. across batches (each batch numbers its own from 1)."""
-    for number, row in enumerate(rows, start=1):
-        yield {**row, "object": number}
 
 
 def _safe(text: Any) -> str:
