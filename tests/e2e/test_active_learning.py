@@ -16,6 +16,9 @@ from tests.helpers import DEMO_DIR, ServerProcess, slide_id_by_name
 DEMO = "CMU-1-Small-Region.svs"
 EPIDERMIS = (1200, 1400)  # level-0 px: the dark purple band in the middle of the section
 GREEN = "#00ff00"
+# The module's server trains a tiny app inside the first test that needs it; on a shared,
+# loaded CPU that alone can take minutes.
+pytestmark = pytest.mark.timeout(900)
 
 
 def set_view(page, x: float, y: float, z: float) -> None:
@@ -406,3 +409,60 @@ def test_accept_as_labels_and_undo(page, al_server):
     page.wait_for_timeout(300)
     assert class_areas(page) == pytest.approx(panel_before)
     assert notice.is_hidden()
+
+
+def test_label_next_follows_the_live_preview(page, al_server):
+    """While a run trains with the live preview on, the list is the preview's, asked again
+    each time the preview refreshes."""
+    from tests.e2e.test_training_ui import tiny_run_in_panel
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/suggestions" in r.url else None)
+    open_app(page, al_server)
+    open_slide(page, DEMO)
+    set_view(page, 1150, 1450, 0.5)  # a smaller view: a quicker preview
+    panel = tiny_run_in_panel(page, 100000)
+    panel.locator(".tr-train").click()
+    page.wait_for_function(
+        "() => document.querySelector('#training-panel .tr-badge').textContent === 'running'",
+        timeout=TIMEOUT_MS * 2,
+    )
+    run_id = al_server.get("/api/training").json()[0]["id"]
+    try:
+        panel.locator(".tr-preview-toggle").check()
+        page.wait_for_function(
+            """() => { const p = document.getElementById('training-panel');
+                return p.dataset.preview !== '' && p.dataset.previewLoaded === 'true'; }""",
+            timeout=TIMEOUT_MS * 6,
+        )
+        preview = panel.get_attribute("data-preview")
+        page.wait_for_function(
+            """(rid) => {
+                const box = document.querySelector('.inf-suggestions');
+                return box.dataset.result === rid && box.dataset.state === 'ready';
+            }""",
+            arg=preview,
+            timeout=TIMEOUT_MS * 2,
+        )
+        assert not page.locator(".inf-suggestions").is_hidden()
+        api = al_server.get(f"/api/results/{preview}/suggestions").json()["suggestions"]
+        assert page.get_by_test_id("suggestion").count() == min(5, len(api))
+        before = len(asked)
+        version = int(panel.get_attribute("data-preview-version") or 0)
+        page.wait_for_function(
+            f"() => Number(document.getElementById('training-panel').dataset.previewVersion)"
+            f" > {version}",
+            timeout=TIMEOUT_MS * 6,
+        )
+        page.wait_for_function(
+            """() => {
+                const box = document.querySelector('.inf-suggestions');
+                const p = document.getElementById('training-panel');
+                return box.dataset.result === p.dataset.preview && box.dataset.state === 'ready';
+            }""",
+            timeout=TIMEOUT_MS,
+        )
+        latest = panel.get_attribute("data-preview")
+        assert any(f"/results/{latest}/suggestions" in url for url in asked[before:]), asked
+    finally:
+        al_server.post(f"/api/training/{run_id}/stop")
