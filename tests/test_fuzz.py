@@ -771,11 +771,39 @@ def _control(w: World) -> st.SearchStrategy[Sent]:
 
 r("GET", "/api/apps")(lambda w: _get(st.just("/api/apps")))
 r("GET", "/api/apps/<app_id>")(lambda w: _get(segment([w.app_id]).map(lambda a: f"/api/apps/{a}")))
+
+
+def _postprocessing_steps() -> st.SearchStrategy[object]:
+    """Lists of post-processing steps: well-formed ones with odd values, and junk."""
+    amount = st.one_of(st.floats(0, 1e6), numbers, json_values)
+    step = st.fixed_dictionaries(
+        {
+            "op": st.sampled_from(
+                ["remove_small_objects", "fill_holes", "open", "close", "relabel", "x"]
+            ),
+            "class_id": st.one_of(st.integers(0, 4), json_values),
+        },
+        optional={
+            "min_area_um2": amount,
+            "max_area_um2": amount,
+            "radius_um": amount,
+            "to_class_id": st.one_of(st.none(), st.integers(0, 4)),
+            "where": st.one_of(
+                st.fixed_dictionaries({"area_um2": st.lists(amount, max_size=3)}), json_values
+            ),
+        },
+    )
+    return st.one_of(st.lists(step, max_size=25), json_values)
+
+
 r("PATCH", "/api/apps/<app_id>")(
     lambda w: _json(
         "PATCH",
         segment([w.app_id]).map(lambda a: f"/api/apps/{a}"),
-        obj(name=st.one_of(st.text(min_size=1, max_size=20), texts)),
+        st.one_of(
+            obj(name=st.one_of(st.text(min_size=1, max_size=20), texts)),
+            obj(postprocessing=_postprocessing_steps()),
+        ),
     )
 )
 r("DELETE", "/api/apps/<app_id>")(
@@ -853,6 +881,20 @@ def _result_export(w: World) -> st.SearchStrategy[Sent]:
         lambda t: f"/api/results/{t[0]}/export.{t[1]}"
     )
     threshold = st.one_of(st.sampled_from(["0.5", "0", "1", "0.25"]), query_values)
+    resolution = st.one_of(st.sampled_from(["app", "full"]), query_values)
+    query = st.fixed_dictionaries({"threshold": threshold}, optional={"resolution": resolution})
+    return st.builds(Sent, st.just("GET"), path, query)
+
+
+r("GET", "/api/results/<rid>/objects")(lambda w: _get(_result_path(w, "/objects")))
+
+
+@r("GET", "/api/results/<rid>/objects.<kind>")
+def _result_objects_export(w: World) -> st.SearchStrategy[Sent]:
+    path = st.tuples(segment([w.result_id]), segment(["csv", "geojson"])).map(
+        lambda t: f"/api/results/{t[0]}/objects.{t[1]}"
+    )
+    threshold = st.one_of(st.sampled_from(["0.5", "0", "1"]), query_values)
     return st.builds(Sent, st.just("GET"), path, st.fixed_dictionaries({"threshold": threshold}))
 
 

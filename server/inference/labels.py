@@ -27,7 +27,7 @@ from server.inference.stats import area_stats, counted_stats
 from server.inference.thresholds import labels_of, threshold_level
 from server.measure.postprocess import run_steps
 
-BLOCK = 2048
+BLOCK = 1024  # as measure.objects: a block and its objects bound the memory
 KEEP = 4  # post-processed label sets kept per result on disk
 DONE = ".complete"
 
