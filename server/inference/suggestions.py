@@ -55,9 +55,9 @@ def for_result(ctx: Context, rid: str, n: int, size: float | None) -> dict[str, 
     row, store = ctx.results.viewable(rid)
     require_uncertainty(store)
     grid = Grid.from_dict(row["meta"]["grid"])
-    blobs = [
-        b for pieces in repo.load_label_pieces(ctx.store, row["slide_id"]).values() for b in pieces
-    ]
+    right, bottom = grid.to_level0(grid.width, grid.height)
+    cells = repo.cells_in_bounds(ctx.store, row["slide_id"], (grid.x0, grid.y0, right, bottom))
+    blobs = [wkb for _, wkb in cells.values()]  # the labels over the result's grid only
     return compute(suggest, store, grid, blobs, n, size)
 
 
