@@ -18,7 +18,9 @@ import { SlideList } from "./slides/slideList";
 import { formatBoxSize } from "./core/format";
 import { formatDimensions } from "./slides/format";
 import { mountTrainingPanel } from "./training/panel";
+import { mountDisplayControls } from "./viewer/display";
 import { currentHashState, syncHash } from "./viewer/hashSync";
+import { mountRuler } from "./viewer/ruler";
 import { SlideViewer, type SlideDetail, type View } from "./viewer/slideViewer";
 import { mountViewControls } from "./viewer/viewControls";
 import { mountTissueOverlay } from "./viewer/tissueOverlay";
@@ -43,6 +45,8 @@ const bus = new Bus<AppEvents>();
 const stage = byId("viewer-stage");
 const viewer = new SlideViewer(byId("viewer"), "navigator");
 mountViewControls(viewer, byId("zoom-controls"), byId("scale-bar"));
+mountDisplayControls(viewer, byId("zoom-controls"));
+mountRuler(stage, viewer, byId("zoom-controls"));
 
 // Every feature mounts the same way: where it goes, and the app context.
 const app: AppContext = {

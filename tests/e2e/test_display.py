@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, stage_pixels, view, wait_settled
+from tests.e2e.app_page import (
+    TIMEOUT_MS,
+    open_app,
+    open_slide,
+    stage_box,
+    stage_pixels,
+    view,
+    wait_settled,
+)
 from tests.e2e.test_inference_ui import rgb, train_app, wait_overlay
 from tests.e2e.test_training_ui import BACKGROUND_COLOR, TISSUE_COLOR, label_demo_slide
 
@@ -173,6 +181,12 @@ def test_labels_are_outlines_over_a_result(page, server_factory):
     again = stage_pixels(page)
     assert near(again[span_y, int(left) + 1], MARK_COLOR).mean() > 0.95
 
+    # Brightness of the slide display leaves the result's colours (drawn over it) alone.
+    page.get_by_test_id("display-toggle").click()
+    set_display(page, "brightness", "1.6")
+    brighter = stage_pixels(page)
+    assert np.abs(brighter[inner] - again[inner]).max(axis=-1).mean() < 2
+
 
 # The pale strand left of the section, level-0 px (tests/test_tissue_api.py STRAND × 2.898).
 STRAND_L0 = (43, 971, 420, 160)
@@ -239,3 +253,139 @@ def test_tissue_overlay_shows_and_follows_the_sensitivity(page, demo_server):
     page.reload()
     page.get_by_test_id("slide-item").first.wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_test_id("tissue-sensitivity").input_value() == "0"
+
+
+def set_display(page, key: str, value: str) -> None:
+    """Move a slider of the display popover and wait until the slide is redrawn with it."""
+    page.get_by_test_id(f"display-{key}").fill(value)
+    page.wait_for_function(
+        "([k, v]) => document.getElementById('zoom-controls')"
+        ".getAttribute(`data-display-${k}`) === String(Number(v))",
+        arg=[key, value],
+        timeout=TIMEOUT_MS,
+    )
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def test_brightness_contrast_gamma_of_the_slide(page, demo_server):
+    """The Display popover's sliders change the slide's pixels on screen (brighter, more
+    contrast, gamma lifts mid-tones); the choice is kept over a reload; Reset undoes it."""
+    open_app(page, demo_server)
+    open_slide(page)
+    page.evaluate("() => window.slidelab.setView({x: 1100, y: 1500, z: 0.5})")
+    wait_settled(page)
+    # Left of the view, clear of the popover (lower right).
+    left, top, right, bottom = screen_box(page, (800, 1300, 300, 400))
+    patch = (slice(int(top), int(bottom)), slice(int(left), int(right)))
+    before_rgb = stage_pixels(page)[patch]
+    before = before_rgb.mean(axis=-1)
+    assert 60 < before.mean() < 215, before.mean()
+    assert not page.get_by_test_id("display-popover").is_visible()
+    page.get_by_test_id("display-toggle").click()
+    assert page.get_by_test_id("display-popover").is_visible()
+
+    set_display(page, "brightness", "1.5")
+    brighter = stage_pixels(page)[patch].mean(axis=-1)
+    dark = before < 150  # pixels that can get brighter without clipping
+    ratio = brighter[dark].mean() / before[dark].mean()
+    assert 1.35 < ratio < 1.65, ratio
+    assert "150 %" in page.get_by_test_id("display-popover").inner_text()
+
+    set_display(page, "brightness", "1")
+    set_display(page, "contrast", "1.6")
+    contrasted = stage_pixels(page)[patch]
+    # Pixels that contrast 1.6 does not clip spread 1.6 times as far from mid-grey.
+    unclipped = ((before_rgb > 60) & (before_rgb < 196)).all(axis=-1)
+    spread = (
+        np.abs(contrasted[unclipped] - 127.5).mean() / np.abs(before_rgb[unclipped] - 127.5).mean()
+    )
+    assert 1.4 < spread < 1.8, spread
+
+    set_display(page, "contrast", "1")
+    set_display(page, "gamma", "2")
+    lifted = stage_pixels(page)[patch].mean(axis=-1)
+    mid = (before > 60) & (before < 180)
+    assert lifted[mid].mean() > before[mid].mean() + 15, (lifted[mid].mean(), before[mid].mean())
+
+    # Kept in the browser's prefs: after a reload the slide is drawn with gamma 2 again.
+    page.reload()
+    wait_settled(page)
+    assert page.get_by_test_id("display-gamma").input_value() == "2"
+    reloaded = stage_pixels(page)[patch].mean(axis=-1)
+    assert reloaded.mean() > before.mean() + 8, (reloaded.mean(), before.mean())
+    page.get_by_test_id("display-toggle").click()
+    page.get_by_test_id("display-reset").click()
+    page.get_by_test_id("display-toggle").click()
+    assert not page.get_by_test_id("display-popover").is_visible()
+    page.wait_for_function(
+        "() => document.getElementById('zoom-controls').dataset.display === 'none'",
+        timeout=TIMEOUT_MS,
+    )
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    restored = stage_pixels(page)[patch].mean(axis=-1)
+    assert abs(restored.mean() - before.mean()) < 2
+
+
+DEMO_MPP = 0.499  # µm per level-0 pixel of the demo slide
+
+
+def test_ruler_measures_in_micrometres(page, demo_server):
+    """M, then a drag from A to B: a line and its length in µm (from the slide's µm/px) on
+    screen; a longer one in mm; Esc clears it; the line follows the zoom."""
+    open_app(page, demo_server)
+    open_slide(page)
+    page.evaluate("() => window.slidelab.setView({x: 1100, y: 1500, z: 0.5})")
+    wait_settled(page)
+    stage = stage_box(page)
+    label = page.get_by_test_id("ruler-label")
+    assert not label.is_visible()
+    page.get_by_test_id("viewer-stage").click(position={"x": 5, "y": 5})
+    page.keyboard.press("m")
+    assert page.get_by_test_id("viewer-stage").get_attribute("data-ruler") == "on"
+
+    a, b = (150, 200), (450, 600)  # 500 screen px apart at 0.5 → 1000 level-0 px
+    page.mouse.move(stage["x"] + a[0], stage["y"] + a[1])
+    page.mouse.down()
+    page.mouse.move(stage["x"] + 300, stage["y"] + 400, steps=4)
+    page.mouse.move(stage["x"] + b[0], stage["y"] + b[1], steps=4)
+    page.mouse.up()
+    label.wait_for(state="visible", timeout=TIMEOUT_MS)
+    (ax, ay), (bx, by) = page.evaluate(
+        "([a, b]) => [window.slidelab.toImage(...a), window.slidelab.toImage(...b)]", [a, b]
+    )
+    length_px = ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
+    assert abs(length_px - 1000) < 4, length_px
+    expected_um = length_px * DEMO_MPP
+    assert label.inner_text() == f"{float(f'{expected_um:.3g}'):g} µm", label.inner_text()
+    assert label.inner_text() in ("499 µm", "498 µm", "500 µm")
+    # The line is drawn between A and B in the ruler's yellow.
+    pixels = stage_pixels(page)
+    for t in (0.25, 0.5, 0.75):
+        x = round(a[0] + t * (b[0] - a[0]))
+        y = round(a[1] + t * (b[1] - a[1]))
+        spot = pixels[y - 1 : y + 2, x - 1 : x + 2]
+        assert near(spot, "#ffd400", 50).any(), (t, spot.tolist())
+    # Painting is off while measuring: the drag made no annotation.
+    assert page.evaluate("() => window.slidelab.annotationsVersion()") == 0
+
+    # Zooming keeps the measurement (it is kept in slide pixels) and moves the line.
+    page.evaluate("() => window.slidelab.setView({x: 1100, y: 1500, z: 0.25})")
+    wait_settled(page)
+    assert label.inner_text() in ("499 µm", "498 µm", "500 µm")
+    # A longer line reads in mm: 600 screen px at 0.25 → 2400 level-0 px → 1.2 mm.
+    page.mouse.move(stage["x"] + 50, stage["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + 650, stage["y"] + 100, steps=5)
+    page.mouse.up()
+    (ax, _), (bx, _) = page.evaluate(
+        "() => [window.slidelab.toImage(50, 100), window.slidelab.toImage(650, 100)]"
+    )
+    mm = (bx - ax) * DEMO_MPP / 1000
+    assert label.inner_text() == f"{float(f'{mm:.3g}'):g} mm" == "1.2 mm", label.inner_text()
+
+    page.keyboard.press("Escape")
+    label.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    cleared = stage_pixels(page)
+    assert not near(cleared[95:106, 50:650], "#ffd400", 30).any()
+    page.keyboard.press("Escape")  # a second Esc leaves the ruler
+    assert page.get_by_test_id("viewer-stage").get_attribute("data-ruler") == "off"
