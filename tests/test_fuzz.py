@@ -875,6 +875,21 @@ r("DELETE", "/api/results/<rid>")(
 r("GET", "/api/results/<rid>/stats")(lambda w: _get(_result_path(w, "/stats")))
 
 
+@r("GET", "/api/results/<rid>/suggestions")
+def _result_suggestions(w: World) -> st.SearchStrategy[Sent]:
+    n = st.one_of(st.sampled_from(["1", "5", "50"]), query_values)
+    size = st.one_of(st.sampled_from(["64", "512.5"]), query_values)
+    query = st.fixed_dictionaries({}, optional={"n": n, "size": size})
+    return st.builds(Sent, st.just("GET"), _result_path(w, "/suggestions"), query)
+
+
+@r("POST", "/api/results/<rid>/accept")
+def _result_accept(w: World) -> st.SearchStrategy[Sent]:
+    threshold = st.one_of(st.sampled_from([0, 0.5, 1]), numbers)
+    body = obj(region=_regions(w), threshold=threshold, client_id=maybe(["fuzz"]))
+    return _json("POST", _result_path(w, "/accept"), body)
+
+
 @r("GET", "/api/results/<rid>/export.<kind>")
 def _result_export(w: World) -> st.SearchStrategy[Sent]:
     path = st.tuples(segment([w.result_id]), segment(["geojson", "tiff", "csv"])).map(

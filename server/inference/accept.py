@@ -33,6 +33,7 @@ from server.inference.thresholds import labels_of, parse_threshold
 from server.inference.tiler import Grid
 from server.jobs import compute
 from server.slides.library import SlideEntry
+from server.store import fits_integer
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -84,6 +85,8 @@ def accept(ctx: Context, rid: str, entry: SlideEntry, body: object) -> str:
 def _threshold(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | None):
         raise UserError("threshold must be a number from 0 to 1", field="threshold")
+    if isinstance(value, int) and not 0 <= value <= 1:  # before float() overflows on huge ones
+        raise UserError(f"threshold must be between 0 and 1 (got {value})", field="threshold")
     try:
         return parse_threshold(value)
     except ValueError as exc:
@@ -97,7 +100,7 @@ def _region(ctx: Context, entry: SlideEntry, region: object, grid: Grid) -> Base
         raise UserError("region must be an object with roi_id or bbox", hint, field="region")
     if "roi_id" in region:
         roi_id = region["roi_id"]
-        if not isinstance(roi_id, int) or isinstance(roi_id, bool):
+        if not isinstance(roi_id, int) or isinstance(roi_id, bool) or not fits_integer(roi_id):
             raise UserError("roi_id must be an integer", hint, field="region")
         wkb = repo.roi_wkb(ctx.store, entry.id, roi_id)
         if wkb is None:
@@ -107,7 +110,7 @@ def _region(ctx: Context, entry: SlideEntry, region: object, grid: Grid) -> Base
         bbox = region["bbox"]
         ok = isinstance(bbox, list) and len(bbox) == 4
         ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
-        ok = ok and all(math.isfinite(v) and abs(v) < 1e9 for v in bbox)
+        ok = ok and all(abs(v) < 1e9 for v in bbox)  # False for NaN and ±inf too
         if not ok or bbox[2] <= 0 or bbox[3] <= 0:
             raise UserError("bbox must be [x, y, w, h] with w, h > 0", hint, field="region")
         x, y, w, h = (float(v) for v in bbox)
