@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.e2e.app_page import (
@@ -37,9 +38,8 @@ from tests.e2e.app_page import (
     wait_hash,
     wait_settled,
 )
-from tests.e2e.test_inference_ui import colour_share, wait_new_result, wait_overlay
 from tests.e2e.test_training_ui import chart_state, curve_pixels, panel_data
-from tests.helpers import REPO, slide_id_by_name
+from tests.helpers import DEMO_DIR, REPO, ServerProcess, slide_id_by_name
 
 VIEWPORT = {"width": 1440, "height": 900}
 TISSUE, BACKGROUND = "#00b050", "#ffd400"  # far from H&E pink/purple and from white
@@ -54,6 +54,8 @@ ROI = [(200, 150), (700, 760)]  # holds labels of both classes: training looks i
 TINY = {"mpp": 4, "patch_size": 64, "batch_size": 2}
 MAX_SHOT_WIDTH = 1600
 SHOT_BUDGET = 3_000_000  # bytes, the whole set
+LONG_MS = TIMEOUT_MS * 10  # waits on training and inference, on a CPU others share
+PROBLEMS: list[str] = []  # found on the way; the walk goes on and fails at its end
 
 
 class Shots:
@@ -253,7 +255,7 @@ def step_paint(page, shots: Shots) -> None:
     shots.take("classes", page.locator("#annotation-panel"), colours=64)
 
 
-def wait_state(page, condition: str, timeout_ms: int = TIMEOUT_MS * 6) -> None:
+def wait_state(page, condition: str, timeout_ms: int = LONG_MS) -> None:
     """Wait for a condition on the training panel `p` (a run's state changes can take a
     while on a busy CPU); on timeout say what the panel shows."""
     try:
@@ -290,7 +292,7 @@ def step_train_and_control(page, browser, server, shots: Shots) -> str:
         raise AssertionError(f"not training: {panel.inner_text()}") from error
     page.wait_for_function(
         "() => Number(document.querySelector('.tr-chart').dataset.points) >= 3",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     assert curve_pixels(page) > 10, "the convergence curve is drawn"
     assert panel.locator(".tr-badge").inner_text().lower() == "running"
@@ -304,13 +306,13 @@ def step_train_and_control(page, browser, server, shots: Shots) -> str:
         other.wait_for_function(
             "() => document.getElementById('training-panel')?.dataset.state === 'running'"
             " && Number(document.querySelector('.tr-chart')?.dataset.points) >= 3",
-            timeout=TIMEOUT_MS,
+            timeout=LONG_MS,
         )
         joined, first, _ = chart_state(other)
         assert first == 1, "the whole history"
         other.wait_for_function(
             f"() => Number(document.querySelector('.tr-chart').dataset.points) > {joined}",
-            timeout=TIMEOUT_MS,
+            timeout=LONG_MS,
         )
         shots.take("watch", other.locator("#training-panel"), colours=64)
     finally:
@@ -322,20 +324,29 @@ def step_train_and_control(page, browser, server, shots: Shots) -> str:
     time.sleep(1.0)
     assert int(panel_data(page, "iteration")) == paused_at, "nothing trains while paused"
     panel.locator(".tr-resume").click()
-    wait_state(page, "p.dataset.state === 'running'")
+    try:
+        wait_state(page, "p.dataset.state === 'running'", TIMEOUT_MS * 2)
+    except AssertionError as error:
+        # Seen once on a loaded machine: the run stayed paused. Say what was shown, resume
+        # again so the walk (and its pictures) goes on, and fail at the end.
+        toasts = page.locator("#toasts .toast").all_inner_texts()
+        state = server.get(f"/api/training/{run_id}").json()["state"]
+        PROBLEMS.append(f"Resume did not resume: {error}; server says {state}; toasts {toasts}")
+        panel.locator(".tr-resume").click()
+        wait_state(page, "p.dataset.state === 'running'")
     panel.locator(".tr-stop").click()
     wait_state(page, "p.dataset.state === 'stopped'")
     stopped_at = int(panel_data(page, "iteration"))
     assert panel.locator(".tr-badge").inner_text().lower() == "stopped"
     page.wait_for_function(
         "() => document.querySelectorAll('#inference-panel .inf-apps .listbox-item').length === 1",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
 
     # Continue says what it will do; a few more iterations.
     panel.locator(".tr-continue").click()
     dialog = page.locator("dialog.tr-continue-dialog")
-    dialog.wait_for(timeout=TIMEOUT_MS)
+    dialog.wait_for(timeout=LONG_MS)
     assert f"stopped at iteration {stopped_at}" in dialog.inner_text()
     # The guide's pictures come from a model a little less raw than the test needs.
     more = 40 if shots.folder else 4
@@ -350,7 +361,7 @@ def step_train_and_control(page, browser, server, shots: Shots) -> str:
     points, first, last = chart_state(page)
     assert first == 1 and last == stopped_at + more and points == last, "every iteration drawn"
     final = panel.locator(".tr-current .tr-final")
-    final.wait_for(timeout=TIMEOUT_MS)
+    final.wait_for(timeout=LONG_MS)
     assert final.inner_text().startswith("final loss "), final.inner_text()
     shots.take("training-panel", panel, colours=64)
 
@@ -367,15 +378,37 @@ def step_train_and_control(page, browser, server, shots: Shots) -> str:
     wait_state(page, "p.dataset.chartExpanded === 'false'")
     page.wait_for_function(
         "() => document.querySelectorAll('#inference-panel .inf-apps .listbox-item').length === 2",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     return run["app_id"]
+
+
+def wait_overlay_query(page, query_part: str) -> None:
+    """Wait until the overlay drawn is the one whose tile query contains `query_part`
+    (inference and tiles can take minutes on a busy CPU)."""
+    page.wait_for_function(
+        """(part) => {
+            const p = document.getElementById('inference-panel');
+            const query = p.dataset.overlayQuery || '';
+            return p.dataset.overlayLoaded === 'true' && query.includes(part);
+        }""",
+        arg=query_part,
+        timeout=LONG_MS,
+    )
+    page.wait_for_timeout(400)  # let the last tiles blend in
 
 
 def wait_result_shown(page, server, previous: str | None) -> str:
     """Wait until the panel shows a new result with its overlay drawn; the result's id."""
     try:
-        wait_new_result(page, previous)
+        page.wait_for_function(
+            """(first) => {
+                const d = document.getElementById('inference-panel').dataset;
+                return d.result !== first && d.overlay === d.result && d.overlayLoaded === 'true';
+            }""",
+            arg=previous,
+            timeout=LONG_MS,
+        )
     except Exception as error:
         data = page.evaluate("() => ({...document.getElementById('inference-panel').dataset})")
         results = server.get("/api/results").json()
@@ -392,13 +425,16 @@ def step_apply(page, server, app_id: str, shots: Shots) -> None:
     plain = stage_pixels(page)
     panel.locator("input[name=inf-region][value=view]").check()
     panel.locator(".inf-apply").click()
-    wait_overlay(page, "threshold=0&")
+    wait_overlay_query(page, "threshold=0&")
     panel.locator(".inf-opacity").fill("60")
     page.wait_for_timeout(300)
     shown = stage_pixels(page)
-    tissue, background = colour_share(shown, TISSUE, 60), colour_share(shown, BACKGROUND, 60)
-    assert tissue + background > 0.1, (tissue, background)
-    assert colour_share(plain, TISSUE, 60) < 0.01
+    # At 0 % every pixel of the view is classified: the slide on screen takes the class
+    # colours (the slide fills about 60 % of the viewer at 5×).
+    changed = float((np.abs(shown - plain).max(axis=-1) > 30).mean())
+    assert changed > 0.25, f"the result covers {changed:.0%} of the viewer"
+    greener = (shown[..., 1] - plain[..., 1] > 20).mean()
+    assert greener > 0.05, "Tissue's green (or Background's yellow over pink) is on screen"
     legend = panel.locator(".inf-legend").inner_text()
     assert "Tissue" in legend and "Background" in legend
     shots.take("apply-view", page, width=1200)
@@ -428,16 +464,16 @@ def step_threshold_areas_exports(page, tmp_path: Path, shots: Shots) -> None:
     page.wait_for_function(
         """() => document.querySelector('.inf-stats-box')?.dataset.result ===
             document.getElementById('inference-panel').dataset.result""",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     at_0 = stats_rows(page)
     assert at_0["Unclassified"][0] == 0.0, at_0
     before = stage_pixels(page)
     panel.locator(".inf-threshold").fill("90")
-    wait_overlay(page, "threshold=0.9&")
+    wait_overlay_query(page, "threshold=0.9&")
     page.wait_for_function(
         "() => document.querySelector('.inf-stats-box').dataset.threshold === '0.9'",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     assert panel.locator(".inf-threshold-value").inner_text() == "90 %"
     at_90 = stats_rows(page)
@@ -448,12 +484,12 @@ def step_threshold_areas_exports(page, tmp_path: Path, shots: Shots) -> None:
     shots.take("threshold", page, width=1200)
     shots.take("areas", panel.locator(".inf-stats-box"), colours=64)
 
-    with page.expect_download(timeout=TIMEOUT_MS) as download:
+    with page.expect_download(timeout=LONG_MS) as download:
         panel.locator(".inf-export-geojson").click()
     doc = json.loads(Path(download.value.path()).read_text())
     names = {f["properties"]["classification"]["name"] for f in doc["features"]}
     assert names and names <= {"Tissue", "Background"}, names
-    with page.expect_download(timeout=TIMEOUT_MS) as download:
+    with page.expect_download(timeout=LONG_MS) as download:
         panel.locator(".inf-export-csv").click()
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
     assert len(rows) >= 2 and any("Tissue" in r for r in rows), rows[:4]
@@ -464,16 +500,16 @@ def step_uncertainty(page, shots: Shots) -> None:
     """The uncertainty view with its colour bar and mean; "label next" lists places."""
     panel = page.locator("#inference-panel")
     panel.locator(".inf-mode").select_option("uncertainty")
-    wait_overlay(page, "mode=uncertainty")
+    wait_overlay_query(page, "mode=uncertainty")
     assert panel.locator(".inf-uncertainty-scale").is_visible(), "the colour bar"
     page.wait_for_function(
         "() => document.querySelector('#inference-panel .inf-uncertainty')",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     assert "%" in panel.locator(".inf-uncertainty").inner_text()
     page.wait_for_function(
         "() => document.querySelector('.inf-suggestions')?.dataset.state === 'ready'",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     entries = panel.get_by_test_id("suggestion")
     assert entries.count() >= 1 and "% uncertain" in entries.first.inner_text()
@@ -485,13 +521,13 @@ def step_shortcut_sheet(page, shots: Shots) -> None:
     """`?` opens the sheet of every key, grouped; Esc closes it."""
     press(page, "?")
     sheet = page.get_by_test_id("shortcut-sheet")
-    sheet.wait_for(timeout=TIMEOUT_MS)
+    sheet.wait_for(timeout=LONG_MS)
     text = sheet.inner_text()
     for word in ("Brush", "Eraser", "Undo"):
         assert word in text, (word, text)
     shots.take("shortcuts", sheet, colours=32)
     page.keyboard.press("Escape")
-    sheet.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    sheet.wait_for(state="hidden", timeout=LONG_MS)
 
 
 def step_apps(page, server, app_id: str, tmp_path: Path, shots: Shots) -> None:
@@ -504,20 +540,23 @@ def step_apps(page, server, app_id: str, tmp_path: Path, shots: Shots) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll('#inference-panel .inf-apps .listbox-label')]"
         ".some(o => o.textContent === 'Skin: tissue vs glass')",
-        timeout=TIMEOUT_MS,
+        timeout=LONG_MS,
     )
     assert server.get(f"/api/apps/{app_id}").json()["name"] == "Skin: tissue vs glass"
-    with page.expect_download(timeout=TIMEOUT_MS) as download:
+    with page.expect_download(timeout=LONG_MS) as download:
         panel.locator(".inf-app-export").click()
     assert download.value.suggested_filename.endswith(".slidelab-app")
     assert Path(download.value.path()).stat().st_size > 10_000, "the weights are in the file"
     shots.take("apps", panel.locator(".inf-app-list"), colours=64)
 
 
-def test_guide_walk(browser, server_factory, tmp_path):
+@pytest.mark.timeout(900)
+def test_guide_walk(browser, tmp_path):
     """The whole workflow of docs/guide.md, one step after the other."""
     shots = Shots(os.environ.get("SLIDELAB_GUIDE_SHOTS"))
-    server = server_factory()
+    PROBLEMS.clear()
+    # Its own server, given time to start on a busy machine.
+    server = ServerProcess([DEMO_DIR], tmp_path / "data").start(timeout=180)
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     try:
         page = context.new_page()
@@ -554,6 +593,8 @@ def test_guide_walk(browser, server_factory, tmp_path):
         step_shortcut_sheet(page, shots)
     finally:
         context.close()
+        server.stop()
+    assert not PROBLEMS, PROBLEMS
     if shots.folder:
         total = sum(shots.written.values())
         assert total < SHOT_BUDGET, f"{total} bytes of screenshots: {shots.written}"
