@@ -33,7 +33,7 @@ def env(tmp_path_factory):
     response = server.post("/api/inference", json={"app_id": app_id, "slide_id": slide})
     rid = response.json()["result_id"]
     wait_for_result(server, rid)
-    yield {"server": server, "app": app_id, "rid": rid}
+    yield {"server": server, "app": app_id, "rid": rid, "slide": slide}
     server.stop()
 
 
@@ -211,3 +211,35 @@ def test_the_full_resolution_tiff_repeats_each_result_pixel_over_the_slide(env):
     assert (sampled == labels[np.ix_(inside_y, inside_x)]).all()
     bad = server.get(f"/api/results/{rid}/export.csv", params={"resolution": "full"})
     assert bad.status_code == 400 and "resolution" in bad.json()["fields"]
+
+
+def test_objects_are_summarised_per_roi(env):
+    server, rid, slide = env["server"], env["rid"], env["slide"]
+    box = [[800, 1200], [1600, 1200], [1600, 2000], [800, 2000]]
+    edit = {"tool": "roi", "points": box}
+    response = server.post(f"/api/slides/{slide}/annotations/edits", json=edit)
+    assert response.status_code == 200, response.text
+    features = server.get(f"/api/slides/{slide}/annotations").json()["features"]
+    (roi_id,) = [
+        f["properties"]["roi_id"] for f in features if f["properties"].get("kind") == "roi"
+    ]
+    summary = server.get(f"/api/results/{rid}/objects", params={"threshold": 0.5}).json()
+    (roi,) = summary["rois"]
+    assert roi["roi_id"] == roi_id
+    labels, (x0, y0), scale = label_tiff_placed(server, rid)
+    xs = x0 + (np.arange(labels.shape[1]) + 0.5) * scale
+    ys = y0 + (np.arange(labels.shape[0]) + 0.5) * scale
+    inside = ((ys >= 1200) & (ys <= 2000))[:, None] & ((xs >= 800) & (xs <= 1600))[None, :]
+    rows = objects_csv(server, rid)
+    for index, cls in enumerate(CLASSES):
+        entry = roi["classes"][index]
+        assert entry["pixels"] == int((labels[inside] == index + 1).sum())
+        centred = [
+            r
+            for r in rows
+            if r["class"] == cls["name"]
+            and 800 <= float(r["centroid_x"]) <= 1600
+            and 1200 <= float(r["centroid_y"]) <= 2000
+        ]
+        assert entry["count"] == len(centred)
+    assert roi["region_pixels"] >= sum(c["pixels"] for c in roi["classes"]) > 0

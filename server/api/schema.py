@@ -946,8 +946,29 @@ def _objects_schema() -> Schema:
             "region_pixels": INTEGER,
             "region_area_mm2": nullable(NUMBER),
             "classes": array(per_class),
+            "rois": array(
+                obj(
+                    {
+                        "roi_id": INTEGER,
+                        "region_pixels": INTEGER,
+                        "region_area_mm2": nullable(NUMBER),
+                        "classes": array(
+                            obj(
+                                {
+                                    k: per_class["properties"][k]
+                                    for k in per_class["properties"]
+                                    if k not in ("color", "sizes")
+                                }
+                            )
+                        ),
+                    },
+                    ["roi_id", "region_pixels", "classes"],
+                ),
+                "per ROI drawn on the slide: objects whose centroid lies in it, class pixels "
+                "whose centre does, fractions of the region's pixels in it",
+            ),
         },
-        ["threshold", "region_pixels", "classes"],
+        ["threshold", "region_pixels", "classes", "rois"],
         "Areas and densities are null when the slide records no µm/px.",
     )
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from server.inference.export import Planes, clipped, region_polygons, slide_limit
 from server.inference.overlay import hex_rgb
@@ -26,8 +27,10 @@ from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of
 from server.inference.tiler import Grid
 from server.measure.objects import Objects, iter_objects
+from server.slides.raster import polygon_mask
 
 SIZE_BINS = 24
+BLOCK = 1024
 COLUMNS = (
     "object",
     "class",
@@ -97,6 +100,77 @@ def summary(
         "region_area_mm2": region_mm2,
         "classes": rows,
     }
+
+
+def roi_summaries(
+    objects: Objects,
+    store: ProbStore,
+    source: Planes,
+    threshold: float,
+    grid: Grid,
+    classes: list[dict[str, Any]],
+    rois: list[tuple[int, BaseGeometry]],
+    pixel_um: float | None,
+) -> list[dict[str, Any]]:
+    """Per ROI (level-0 geometry) and class: objects whose centroid lies in it, the class's
+    pixels in it, their fraction of the region's pixels in it, and the density."""
+    pixel_um2 = pixel_um**2 if pixel_um else None
+    centre_x = grid.x0 + (objects.centroid_x + 0.5) * grid.scale
+    centre_y = grid.y0 + (objects.centroid_y + 0.5) * grid.scale
+    out = []
+    for roi_id, geometry in rois:
+        region, per_label = _pixels_inside(store, source, threshold, grid, geometry)
+        inside = shapely.contains_xy(geometry, centre_x, centre_y)
+        region_mm2 = region * pixel_um2 / 1e6 if pixel_um2 else None
+        rows = []
+        for cls in classes:
+            count = int((inside & (objects.label == cls["index"] + 1)).sum())
+            pixels = int(per_label[cls["index"] + 1])
+            rows.append(
+                {
+                    "id": cls.get("id"),
+                    "index": cls["index"],
+                    "name": cls["name"],
+                    "count": count,
+                    "pixels": pixels,
+                    "area_mm2": pixels * pixel_um2 / 1e6 if pixel_um2 else None,
+                    "area_fraction": pixels / region if region else 0.0,
+                    "density_per_mm2": count / region_mm2 if region_mm2 else None,
+                }
+            )
+        out.append(
+            {
+                "roi_id": roi_id,
+                "region_pixels": region,
+                "region_area_mm2": region_mm2,
+                "classes": rows,
+            }
+        )
+    return out
+
+
+def _pixels_inside(
+    store: ProbStore, source: Planes, threshold: float, grid: Grid, geometry: BaseGeometry
+) -> tuple[int, np.ndarray]:
+    """(region pixels, pixels per label 0..C) of the result pixels whose centre lies in a
+    level-0 geometry, block by block over its bounding box."""
+    x0, y0, x1, y1 = geometry.bounds
+    left = max(0, int((x0 - grid.x0) // grid.scale))
+    top = max(0, int((y0 - grid.y0) // grid.scale))
+    right = min(store.width, int(-(-(x1 - grid.x0) // grid.scale)))
+    bottom = min(store.height, int(-(-(y1 - grid.y0) // grid.scale)))
+    region = 0
+    per_label = np.zeros(store.num_classes + 1, dtype=np.int64)
+    for bx in range(left, right, BLOCK):
+        for by in range(top, bottom, BLOCK):
+            w, h = min(BLOCK, right - bx), min(BLOCK, bottom - by)
+            origin = (grid.x0 + bx * grid.scale, grid.y0 + by * grid.scale)
+            mask = polygon_mask(geometry, (h, w), origin, grid.scale)
+            inside = mask & store.read(0, bx, by, w, h).any(axis=0)
+            labels = labels_of(source.read(0, bx, by, w, h), threshold)
+            region += int(inside.sum())
+            per_label += np.bincount(labels[inside], minlength=len(per_label))
+    return region, per_label
 
 
 def _sizes(areas: np.ndarray) -> dict[str, list[float]]:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shapely
+
 from server import apps
+from server.annotations import repository
 from server.errors import Conflict, NotFound, UserError
 from server.inference import export, measurements, overlay, uncertainty
 from server.inference.labels import LabelStore, label_stats, post_processed
@@ -173,8 +176,25 @@ class ResultViewer:
         meta = row["meta"]
         objects = compute(measurements.all_objects, store, source, threshold)
         region = int(store.histogram[:, 1:].sum())
-        body = measurements.summary(objects, meta["classes"], region, measurements.pixel_um(meta))
+        pixel_um = measurements.pixel_um(meta)
+        body = measurements.summary(objects, meta["classes"], region, pixel_um)
+        rois = [(int(r["id"]), shapely.from_wkb(r["wkb"])) for r in self._rois(row)]
+        body["rois"] = compute(
+            measurements.roi_summaries,
+            objects,
+            store,
+            source,
+            threshold,
+            Grid.from_dict(meta["grid"]),
+            meta["classes"],
+            rois,
+            pixel_um,
+        )
         return {"threshold": threshold, "postprocessing_key": steps.key, **body}
+
+    def _rois(self, row: dict[str, Any]) -> list[Any]:
+        """The ROIs drawn on the result's slide now."""
+        return repository.rois(self.table.store, row["slide_id"])
 
     def objects_export(self, rid: str, kind: str, threshold: float) -> tuple[Path, str, str]:
         """(file, download name, mimetype) of the objects' CSV or GeoJSON at a threshold."""

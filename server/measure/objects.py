@@ -134,13 +134,14 @@ def iter_objects(read: ReadBlock, width: int, height: int, block: int = BLOCK) -
 
 
 def scan_objects(
-    read: ReadBlock, width: int, height: int, block: int = BLOCK
+    read: ReadBlock, width: int, height: int, block: int = BLOCK, perimeter: bool = True
 ) -> tuple[Objects, ObjectMap]:
     """Every object (numbered in the order `iter_objects` reports them) and the map from
-    each block's objects to those numbers. Memory grows with the number of objects."""
+    each block's objects to those numbers. Memory grows with the number of objects.
+    Without `perimeter` the perimeters (and form factors) are NaN, and it is faster."""
     batches: list[_Table] = []
     bands: list[tuple[_Band, _Closed]] = []
-    for band, closed in _bands(read, width, height, block):
+    for band, closed in _bands(read, width, height, block, perimeter):
         batches.append(closed.finished)
         bands.append((band, closed))
     table = _Table()
@@ -187,12 +188,14 @@ class _Closed:
     row_object: np.ndarray
 
 
-def _bands(read: ReadBlock, width: int, height: int, block: int) -> Iterator[tuple[_Band, _Closed]]:
+def _bands(
+    read: ReadBlock, width: int, height: int, block: int, perimeter: bool = True
+) -> Iterator[tuple[_Band, _Closed]]:
     border = _Border(np.full(width, -1, dtype=np.int64), np.zeros(width, dtype=np.int64))
     carried = _Table()  # objects still open along `border`, ids 0..len-1
     for y in range(0, height, block):
         h = min(block, height - y)
-        band = _Band(read, width, height, y, h, block)
+        band = _Band(read, width, height, y, h, block, perimeter)
         table, pairs, bottom = band.label(border, carried)
         last = y + h >= height
         closed = _close_band(table, pairs, bottom if not last else _no_border(width))
@@ -248,6 +251,7 @@ class _Band:
     y: int
     h: int
     block: int
+    perimeter: bool = True  # measure perimeters (the costliest measure)
 
     def label(self, above: _Border, carried: _Table) -> tuple[_Table, list[np.ndarray], _Border]:
         """The band's objects after the carried ones, the id pairs joined across block
@@ -284,7 +288,7 @@ class _Band:
     ) -> tuple[np.ndarray, np.ndarray]:
         core = (slice(HALO, HALO + self.h), slice(HALO, HALO + w))
         inner = objects[core]
-        present = np.unique(inner[inner > 0])
+        present = np.flatnonzero(np.bincount(inner.ravel())[1:]) + 1  # sorted, without 0
         compact = np.full(int(inner.max()) + 1, -1, dtype=np.int64)
         compact[present] = np.arange(len(present))
         return compact[inner], window[core]
@@ -296,7 +300,7 @@ class _Band:
         window, values = self._window(x, w)
         objects = sk_label(window, background=0, connectivity=1)
         core = (slice(HALO, HALO + self.h), slice(HALO, HALO + w))
-        weights = _perimeter_weights(objects)[core]
+        weights = _perimeter_weights(objects) if self.perimeter else None
         index, labels = self._compact(objects, window, w)
         count = int(index.max()) + 1
         ids = np.where(index >= 0, index + base, -1)
@@ -305,7 +309,8 @@ class _Band:
         k = index[inside]
         gx, gy = (cols + x).astype(np.float64), (rows + self.y).astype(np.float64)
         value = values[core][inside] if values is not None else np.full(len(k), np.nan)
-        columns = (np.ones(len(k)), gx, gy, gx * gx, gy * gy, gx * gy, weights[inside], value)
+        perimeter = weights[inside] if weights is not None else np.full(len(k), np.nan)
+        columns = (np.ones(len(k)), gx, gy, gx * gx, gy * gy, gx * gy, perimeter, value)
         sums = np.stack([np.bincount(k, c, minlength=count) for c in columns], axis=1)
         label = np.zeros(count, dtype=np.int64)
         label[k] = labels[inside]
@@ -328,23 +333,20 @@ class _Band:
 
 
 def _perimeter_weights(objects: np.ndarray) -> np.ndarray:
-    """Each pixel's share of its object's regionprops perimeter (0 off the border)."""
-    padded = np.pad(objects, 1)
-    h, w = objects.shape
-
-    def shifted(dy: int, dx: int) -> np.ndarray:
-        return padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-
-    inner = objects > 0
+    """Each core pixel's share of its object's regionprops perimeter (0 off the border),
+    for a window with a HALO-pixel margin around the core."""
+    ring = objects[1:-1, 1:-1]  # the core and one pixel around it: whose border status counts
+    h, w = ring.shape
+    inner = ring > 0
     for dy, dx, _ in NEIGHBOURS[:4]:
-        inner &= shifted(dy, dx) == objects
-    border = (objects > 0) & ~inner
-    border_padded = np.pad(border, 1)
-    code = border.astype(np.int64)
+        inner &= objects[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] == ring
+    border = (ring > 0) & ~inner
+    core, core_border = ring[1:-1, 1:-1], border[1:-1, 1:-1]
+    code = core_border.astype(np.int8)
     for dy, dx, weight in NEIGHBOURS:
-        near = border_padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-        code += weight * (near & (shifted(dy, dx) == objects))
-    return np.where(border, PERIMETER_WEIGHTS[np.minimum(code, 49)], 0.0)
+        near = (slice(1 + dy, h - 1 + dy), slice(1 + dx, w - 1 + dx))
+        code += np.int8(weight) * (border[near] & (ring[near] == core))
+    return np.where(core_border, PERIMETER_WEIGHTS[code], 0.0)
 
 
 def _bboxes(objects: np.ndarray, count: int, x: int, y: int) -> np.ndarray:

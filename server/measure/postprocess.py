@@ -158,7 +158,8 @@ def apply_step(
     if op == "fill_holes":
         _fill_holes(source, target, value, step["max_area_um2"] / pixel_um**2, block)
         return
-    objects, blocks = _objects(source, lambda labels: labels, block)
+    perimeter = op == "relabel" and bool({"perimeter_um", "form_factor"} & set(step["where"]))
+    objects, blocks = _objects(source, lambda labels: labels, block, perimeter)
     if op == "remove_small_objects":
         small = objects.area * pixel_um**2 < step["min_area_um2"]
         change, to = (objects.label == value) & small, 0
@@ -190,14 +191,14 @@ def _within(objects: Objects, ranges: dict[str, list[float]], pixel_um: float) -
 
 
 def _objects(
-    source: Raster, key: Callable[[np.ndarray], np.ndarray], block: int
+    source: Raster, key: Callable[[np.ndarray], np.ndarray], block: int, perimeter: bool = False
 ) -> tuple[Objects, Any]:
     height, width = source.shape[:2]
 
     def read(x: int, y: int, w: int, h: int) -> tuple[np.ndarray, None]:
         return key(np.asarray(source[y : y + h, x : x + w])), None
 
-    objects, object_map = scan_objects(read, width, height, block)
+    objects, object_map = scan_objects(read, width, height, block, perimeter)
     return objects, object_map.blocks()
 
 
