@@ -251,16 +251,20 @@ class Session:
             body = {"name": name, "color": f"#{r:02x}{g:02x}{b:02x}"}
             self.server.post("/api/classes", json=body).raise_for_status()
 
-    def label(self, area: Area, windows: list[Window]) -> float:
-        """Replace the slide's labels by the reference inside `windows`; labelled mm²."""
+    def label(self, area: Area, windows: list[Window]) -> tuple[float, float]:
+        """Replace the slide's labels by the reference inside `windows`; (labelled mm², the
+        hematoxylin-rich share of it), from the server's summary."""
         features = [f for w in windows for f in window_features(area, w)]
         features.sort(key=lambda f: f["properties"]["classification"]["name"] == POSITIVE)
         path = f"/api/slides/{self.slide_id}/annotations"
         body = {"type": "FeatureCollection", "features": features}
         response = self.server.request("PUT", path, json=body, timeout=120)
         response.raise_for_status()
-        summary = self.server.get(f"{path}/summary").json()
-        return sum(c["area_um2"] for c in summary["classes"]) / 1e6
+        areas = {
+            c["name"]: c["area_um2"] for c in self.server.get(f"{path}/summary").json()["classes"]
+        }
+        total = sum(areas.values())
+        return total / 1e6, areas.get(POSITIVE, 0) / max(total, 1e-9)
 
     def class_ids(self) -> dict[str, int]:
         """Class name -> id."""
@@ -364,7 +368,8 @@ def run_strategy(
         clock = [time.monotonic()]
         if round_:
             windows += next_windows(session, strategy, app_id, train, windows, plan, rng)
-        curve.area_mm2.append(session.label(train, windows))
+        area, share = session.label(train, windows)
+        curve.area_mm2.append(area)
         clock.append(time.monotonic())
         settings = plan.settings | {"seed": seed}
         run_id, app_id = session.train(settings, run_id, plan.iterations)
@@ -374,7 +379,7 @@ def run_strategy(
         clock.append(time.monotonic())
         print(
             f"  {strategy:6s} seed {seed} round {round_}: {len(windows):2d} windows,"
-            f" labelled {curve.area_mm2[-1]:.4f} mm², IoU {curve.iou[-1]:.3f}"
+            f" labelled {area:.4f} mm² ({share:.0%} {POSITIVE}), IoU {curve.iou[-1]:.3f}"
             f" (s: choosing and labelling {clock[1] - clock[0]:.0f},"
             f" training {clock[2] - clock[1]:.0f}, scoring {clock[3] - clock[2]:.0f})",
             flush=True,
