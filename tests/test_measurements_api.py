@@ -243,3 +243,20 @@ def test_objects_are_summarised_per_roi(env):
         ]
         assert entry["count"] == len(centred)
     assert roi["region_pixels"] >= sum(c["pixels"] for c in roi["classes"]) > 0
+
+
+def test_accept_takes_the_post_processed_classes(env):
+    server, rid, app_id, slide = env["server"], env["rid"], env["app"], env["slide"]
+    step = {"op": "remove_small_objects", "class_id": NUCLEI["id"], "min_area_um2": 30 * PIXEL_UM2}
+    set_steps(server, app_id, [step])
+    try:
+        labels, _, scale = label_tiff_placed(server, rid)
+        body = {"region": {"bbox": [0, 0, 2220, 2967]}, "threshold": 0.5}
+        response = server.post(f"/api/results/{rid}/accept", json=body)
+        assert response.status_code == 200, response.text
+        accepted = {c["name"]: c["area_px"] for c in response.json()["accepted"]["classes"]}
+        expected = int((labels == 3).sum()) * scale**2
+        assert accepted[NUCLEI["name"]] == pytest.approx(expected, rel=0.02)
+    finally:
+        server.post(f"/api/slides/{slide}/annotations/undo", json={})
+        set_steps(server, app_id, [])

@@ -28,6 +28,7 @@ from server.annotations.answers import um2
 from server.annotations.edits import parse_client_id
 from server.annotations.geometry import CELL, MAX_CELLS, cell_range
 from server.errors import TooLarge, UserError
+from server.inference.export import Planes
 from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of, parse_threshold
 from server.inference.tiler import Grid
@@ -60,7 +61,8 @@ def accept(ctx: Context, rid: str, entry: SlideEntry, body: object) -> str:
     meta = row["meta"]
     grid = Grid.from_dict(meta["grid"])
     region = _region(ctx, entry, body.get("region"), grid)
-    found: Accepted = compute(vectorise, store, grid, region, threshold)
+    labels = ctx.results.labels_for(row, store, threshold)  # after the app's post-processing
+    found: Accepted = compute(vectorise, store, grid, region, threshold, labels)
     ids, created = _label_classes(ctx, meta["classes"], list(found.shapes))
     steps: list[tuple[BaseGeometry, int | None]] = [(found.cleared, None)]
     steps += [(shape, ids[index]) for index, shape in found.shapes.items()]
@@ -142,16 +144,25 @@ def _region(ctx: Context, entry: SlideEntry, region: object, grid: Grid) -> Base
     return clipped
 
 
-def vectorise(store: ProbStore, grid: Grid, region: BaseGeometry, threshold: float) -> Accepted:
-    """The region's predicted classes at a threshold as level-0 shapes (compute thread)."""
+def vectorise(
+    store: ProbStore,
+    grid: Grid,
+    region: BaseGeometry,
+    threshold: float,
+    labels: Planes | None = None,
+) -> Accepted:
+    """The region's predicted classes at a threshold as level-0 shapes (compute thread);
+    `labels`: where the classes come from when not the store (post-processed labels)."""
     minx, miny, maxx, maxy = region.bounds
     c0 = max(0, math.floor((minx - grid.x0) / grid.scale))
     r0 = max(0, math.floor((miny - grid.y0) / grid.scale))
     c1 = min(grid.width, math.ceil((maxx - grid.x0) / grid.scale))
     r1 = min(grid.height, math.ceil((maxy - grid.y0) / grid.scale))
-    probs = store.read(0, c0, r0, max(c1 - c0, 1), max(r1 - r0, 1))
+    window = (c0, r0, max(c1 - c0, 1), max(r1 - r0, 1))
+    probs = store.read(0, *window)
     valid = np.asarray(probs.any(axis=0))
-    raster = np.where(valid, labels_of(probs, threshold), OUTSIDE).astype(np.uint8)
+    classes = labels_of(probs if labels is None else labels.read(0, *window), threshold)
+    raster = np.where(valid, classes, OUTSIDE).astype(np.uint8)
     left, top = grid.to_level0(c0, r0)
     transform = Affine(grid.scale, 0, left, 0, grid.scale, top)
     groups: dict[int, list[BaseGeometry]] = {}

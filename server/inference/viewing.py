@@ -20,6 +20,7 @@ from server import apps
 from server.annotations import repository
 from server.errors import Conflict, NotFound, UserError
 from server.inference import export, measurements, overlay, uncertainty
+from server.inference.export import Planes
 from server.inference.labels import LabelStore, label_stats, post_processed
 from server.inference.probstore import ProbStore
 from server.inference.results import ResultTable, result_dir, store_path
@@ -217,11 +218,15 @@ class ResultViewer:
 
     def _measured(
         self, rid: str, threshold: float
-    ) -> tuple[dict[str, Any], ProbStore, ProbStore | LabelStore, Postprocessing]:
+    ) -> tuple[dict[str, Any], ProbStore, Planes, Postprocessing]:
         row, store = self._complete(rid)
+        return row, store, self.labels_for(row, store, threshold), self.postprocessing(row)
+
+    def labels_for(self, row: dict[str, Any], store: ProbStore, threshold: float) -> Planes:
+        """Where a completed result's classes come from at a threshold: its labels after
+        the app's post-processing steps, or the store when there are none."""
         steps = self.postprocessing(row)
-        source = self._labels(row, store, steps, threshold) if steps.key else store
-        return row, store, source, steps
+        return self._labels(row, store, steps, threshold) if steps.key else store
 
     def _download_stem(self, row: dict[str, Any]) -> str:
         meta = row["meta"]
