@@ -418,7 +418,9 @@ def test_label_next_follows_the_live_preview(page, al_server):
 
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if "/suggestions" in r.url else None)
-    open_app(page, al_server)
+    page.goto(f"{al_server.url}/")
+    # After four tests on one server and a loaded CPU the page can take a while to list.
+    page.get_by_test_id("slide-item").first.wait_for(timeout=TIMEOUT_MS * 3)
     open_slide(page, DEMO)
     set_view(page, 1150, 1450, 0.5)  # a smaller view: a quicker preview
     panel = tiny_run_in_panel(page, 100000)
