@@ -13,6 +13,7 @@ All three stream over the store block by block, so they never hold a whole slide
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -201,32 +202,12 @@ def write_label_tiff(
 ) -> None:
     """Write the pyramidal, tiled label TIFF (see module doc)."""
     big = store.width * store.height > 2**31
-    resolution: dict[str, Any] = {}
-    if um_per_px:
-        per_cm = 1e4 / um_per_px
-        resolution = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
     with tifffile.TiffWriter(path, bigtiff=big) as tif:
         for level in range(store.levels):
             width, height = store.shape(level)
-            extra: dict[str, Any] = {}
-            if level == 0:
-                extra["description"] = json.dumps(description)
-            else:
-                extra["subfiletype"] = 1
-            tif.write(
-                _label_tiles(store, level, threshold),
-                shape=(height, width),
-                dtype=np.uint8,
-                tile=(TIFF_TILE, TIFF_TILE),
-                photometric="minisblack",
-                compression="zlib",
-                metadata=None,
-                **resolution,
-                **extra,
-            )
-            if um_per_px:
-                um_per_px *= 2
-                resolution["resolution"] = (1e4 / um_per_px, 1e4 / um_per_px)
+            tiles = _label_tiles(store, level, threshold)
+            um = um_per_px * 2**level if um_per_px else None
+            _write_page(tif, tiles, (height, width), level, um, description)
 
 
 def write_full_label_tiff(
@@ -244,29 +225,39 @@ def write_full_label_tiff(
     pages = 1
     while max(width, height) > TIFF_TILE * 2 ** (pages - 1):
         pages += 1
-    big = width * height > 2**31
-    with tifffile.TiffWriter(path, bigtiff=big) as tif:
+    placed = description | {"level0_origin": [0, 0], "level0_pixels_per_pixel": 1}
+    with tifffile.TiffWriter(path, bigtiff=width * height > 2**31) as tif:
         for page in range(pages):
             d = 2**page
             pw, ph = -(-width // d), -(-height // d)
-            extra: dict[str, Any] = {"subfiletype": 1} if page else {}
-            if page == 0:
-                extra["description"] = json.dumps(
-                    description | {"level0_origin": [0, 0], "level0_pixels_per_pixel": 1}
-                )
-            if slide_mpp:
-                per_cm = 1e4 / (slide_mpp * d)
-                extra |= {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
-            tif.write(
-                _full_tiles(store, threshold, grid, d, pw, ph),
-                shape=(ph, pw),
-                dtype=np.uint8,
-                tile=(TIFF_TILE, TIFF_TILE),
-                photometric="minisblack",
-                compression="zlib",
-                metadata=None,
-                **extra,
-            )
+            tiles = _full_tiles(store, threshold, grid, d, pw, ph)
+            _write_page(tif, tiles, (ph, pw), page, slide_mpp * d if slide_mpp else None, placed)
+
+
+def _write_page(
+    tif: tifffile.TiffWriter,
+    tiles: Iterator[np.ndarray],
+    shape: tuple[int, int],
+    page: int,
+    um_per_px: float | None,
+    description: dict,
+) -> None:
+    """One tiled uint8 page: the first holds the description, the others are reduced
+    images (subfiletype 1); resolution tags when µm/px is known."""
+    extra: dict[str, Any] = {"subfiletype": 1} if page else {"description": json.dumps(description)}
+    if um_per_px:
+        per_cm = 1e4 / um_per_px
+        extra |= {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
+    tif.write(
+        tiles,
+        shape=shape,
+        dtype=np.uint8,
+        tile=(TIFF_TILE, TIFF_TILE),
+        photometric="minisblack",
+        compression="zlib",
+        metadata=None,
+        **extra,
+    )
 
 
 def _full_tiles(
@@ -330,13 +321,11 @@ def write_export(
     `meta` holds the result's grid, classes, slide_mpp, slide_name and app_name.
     """
     grid = Grid.from_dict(meta["grid"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
+    mpp = meta.get("slide_mpp")
+    with atomic_file(path) as tmp:
         if kind == "tiff" and full:
             size = meta["slide_size"]
             description = label_description(meta, threshold, result_id)
-            mpp = meta.get("slide_mpp")
             write_full_label_tiff(
                 store, threshold, grid, (int(size[0]), int(size[1])), tmp, mpp, description
             )
@@ -344,16 +333,20 @@ def write_export(
             with open(tmp, "w") as out:
                 write_geojson(store, grid, threshold, meta["classes"], out, slide_limit(meta))
         elif kind == "tiff":
-            mpp = meta.get("slide_mpp")
-            write_label_tiff(
-                store,
-                threshold,
-                tmp,
-                grid.scale * mpp if mpp else None,
-                label_description(meta, threshold, result_id),
-            )
+            description = label_description(meta, threshold, result_id)
+            write_label_tiff(store, threshold, tmp, grid.scale * mpp if mpp else None, description)
         else:
             tmp.write_text(csv_text(stats, str(meta.get("slide_name")), str(meta.get("app_name"))))
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write; renamed to `path` when the block ends
+    without error, removed otherwise, so a half-written file never has the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        yield tmp
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

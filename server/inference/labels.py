@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from server.inference.probstore import CHUNK, ProbStore, level_shape
+from server.inference.probstore import CHUNK, ProbStore, level_shape, read_window
 from server.inference.stats import area_stats, counted_stats
 from server.inference.thresholds import labels_of, threshold_level
 from server.measure.postprocess import run_steps
@@ -50,13 +50,7 @@ class LabelStore:
 
     def labels(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """(h, w) labels of a window (0 beyond the level)."""
-        array = self.arrays[level]
-        lh, lw = array.shape
-        out = np.zeros((h, w), dtype=np.uint8)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
-        if x1 > x0 and y1 > y0:
-            out[y0 - y : y1 - y, x0 - x : x1 - x] = array[y0:y1, x0:x1]
-        return out
+        return read_window(self.arrays[level], x, y, w, h)
 
     def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """(C, h, w) "probabilities": 255 in the plane of each pixel's class."""

@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from server.inference.export import Planes, clipped, region_polygons, slide_limit
+from server.inference.export import Planes, atomic_file, clipped, region_polygons, slide_limit
 from server.inference.overlay import hex_rgb
 from server.inference.probstore import ProbStore
 from server.inference.thresholds import labels_of
@@ -285,17 +285,11 @@ def write_objects(
     """Write the objects' CSV or GeoJSON of a result atomically (`meta`: the result's);
     returns the objects."""
     grid, classes, um = Grid.from_dict(meta["grid"]), meta["classes"], pixel_um(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        objects = all_objects(store, source, threshold)
-        with open(tmp, "w", newline="") as out:
-            if kind == "csv":
-                write_csv(measurement_rows(objects, grid, um, classes), out)
-            else:
-                limit = slide_limit(meta)
-                write_geojson(objects, source, grid, threshold, um, classes, out, limit)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    objects = all_objects(store, source, threshold)
+    with atomic_file(path) as tmp, open(tmp, "w", newline="") as out:
+        if kind == "csv":
+            write_csv(measurement_rows(objects, grid, um, classes), out)
+        else:
+            limit = slide_limit(meta)
+            write_geojson(objects, source, grid, threshold, um, classes, out, limit)
     return objects

@@ -68,6 +68,17 @@ def downsample(probs: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+def read_window(array: zarr.Array, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """A (..., h, w) uint8 window of an array whose last two axes are rows and columns,
+    zeros where it leaves the array."""
+    *lead, lh, lw = array.shape
+    out = np.zeros((*lead, h, w), dtype=np.uint8)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
+    if x1 > x0 and y1 > y0:
+        out[..., y0 - y : y1 - y, x0 - x : x1 - x] = array[..., y0:y1, x0:x1]
+    return out
+
+
 def winners(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(best class index, its probability) per pixel of (C, h, w); probability 0 = outside."""
     best = probs.argmax(axis=0).astype(np.uint8)
@@ -212,24 +223,12 @@ class ProbStore:
 
     def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """(C, h, w) probabilities of a window of `level`; zeros where it leaves the level."""
-        array = self.arrays[level]
-        _, lh, lw = array.shape
-        out = np.zeros((self.num_classes, h, w), dtype=np.uint8)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
-        if x1 > x0 and y1 > y0:
-            out[:, y0 - y : y1 - y, x0 - x : x1 - x] = array[:, y0:y1, x0:x1]
-        return out
+        return read_window(self.arrays[level], x, y, w, h)
 
     def read_uncertainty(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
         """(h, w) uint8 uncertainty of a window of `level`; zeros where it leaves the level.
         Only for stores that have it (`has_uncertainty`)."""
-        array = self.uncertainty[level]
-        lh, lw = array.shape
-        out = np.zeros((h, w), dtype=np.uint8)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
-        if x1 > x0 and y1 > y0:
-            out[y0 - y : y1 - y, x0 - x : x1 - x] = array[y0:y1, x0:x1]
-        return out
+        return read_window(self.uncertainty[level], x, y, w, h)
 
     def shape(self, level: int) -> tuple[int, int]:
         """(width, height) of a level."""
