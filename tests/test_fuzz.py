@@ -640,6 +640,25 @@ r("GET", "/api/slides")(lambda w: _get(st.just("/api/slides")))
 r("POST", "/api/slides/rescan")(lambda w: _json("POST", st.just("/api/slides/rescan"), json_values))
 r("GET", "/api/slides/<slide_id>")(lambda w: _get(_slides(w)))
 r("GET", "/api/slides/<slide_id>/thumbnail")(lambda w: _get(_slides(w, "/thumbnail")))
+
+
+@r("GET", "/api/slides/<slide_id>/tissue.png")
+def _tissue(w: World) -> st.SearchStrategy[Sent]:
+    sensitivity = mostly(st.floats(-1, 2).map(repr), query_values, 75)
+    query = st.fixed_dictionaries({}, optional={"sensitivity": sensitivity})
+    return st.builds(Sent, st.just("GET"), _slides(w, "/tissue.png"), query)
+
+
+@r("GET", "/api/slides/<slide_id>/wand")
+def _wand(w: World) -> st.SearchStrategy[Sent]:
+    coordinate = mostly(st.floats(-50, 3000).map(repr), query_values, 75)
+    downsample = mostly(st.sampled_from(["1", "4", "16", "0.5", "1e9"]), query_values, 75)
+    tolerance = mostly(st.floats(-10, 120).map(repr), query_values, 75)
+    fields = {"x": coordinate, "y": coordinate, "downsample": downsample, "tolerance": tolerance}
+    query = st.fixed_dictionaries({}, optional=fields)
+    return st.builds(Sent, st.just("GET"), _slides(w, "/wand"), query)
+
+
 r("GET", "/api/slides/<slide_id>/associated/<name>")(
     lambda w: _get(
         st.tuples(_slides(w), segment(["label", "macro", "thumbnail"])).map(
