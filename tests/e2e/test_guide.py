@@ -182,6 +182,30 @@ def step_navigate(page, shots: Shots) -> None:
     wait_settled(page)
     assert abs(view(page)["z"] - 0.25) < 1e-3
     shots.take("navigate", page.get_by_test_id("viewer-stage"), width=900)
+    step_ruler(page, shots)
+
+
+def step_ruler(page, shots: Shots) -> None:
+    """M, a drag from A to B: the distance in µm from the slide's µm/px; Esc clears it."""
+    box = stage_box(page)
+    press(page, "m")
+    label = page.get_by_test_id("ruler-label")
+    a, b = (300, 120), (700, 120)
+    page.mouse.move(box["x"] + a[0], box["y"] + a[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + b[0], box["y"] + b[1], steps=5)
+    page.mouse.up()
+    label.wait_for(state="visible", timeout=TIMEOUT_MS)
+    (ax, _), (bx, _) = page.evaluate(
+        "([a, b]) => [window.slidelab.toImage(...a), window.slidelab.toImage(...b)]", [a, b]
+    )
+    um = (bx - ax) * 0.499  # 400 screen px at 5× = 1,600 px ≈ 798 µm
+    assert label.inner_text() == f"{float(f'{um:.3g}'):g} µm", label.inner_text()
+    shots.take("ruler", page.get_by_test_id("viewer-stage"), width=900)
+    page.keyboard.press("Escape")
+    label.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    page.keyboard.press("Escape")
+    assert page.get_by_test_id("viewer-stage").get_attribute("data-ruler") == "off"
 
 
 def step_classes(page, server, shots: Shots) -> None:
