@@ -190,7 +190,7 @@ def step_ruler(page, shots: Shots) -> None:
     box = stage_box(page)
     press(page, "m")
     label = page.get_by_test_id("ruler-label")
-    a, b = (300, 120), (700, 120)
+    a, b = (200, 200), (500, 200)  # its length shows right of B, clear of the overview
     page.mouse.move(box["x"] + a[0], box["y"] + a[1])
     page.mouse.down()
     page.mouse.move(box["x"] + b[0], box["y"] + b[1], steps=5)
@@ -199,7 +199,7 @@ def step_ruler(page, shots: Shots) -> None:
     (ax, _), (bx, _) = page.evaluate(
         "([a, b]) => [window.slidelab.toImage(...a), window.slidelab.toImage(...b)]", [a, b]
     )
-    um = (bx - ax) * 0.499  # 400 screen px at 5× = 1,600 px ≈ 798 µm
+    um = (bx - ax) * 0.499  # 300 screen px at 5× = 1,200 px ≈ 599 µm
     assert label.inner_text() == f"{float(f'{um:.3g}'):g} µm", label.inner_text()
     shots.take("ruler", page.get_by_test_id("viewer-stage"), width=900)
     page.keyboard.press("Escape")
