@@ -246,12 +246,12 @@ class ResultViewer:
     def postprocessing(self, row: dict[str, Any]) -> Postprocessing:
         """The result's app's post-processing steps now (none when the app is gone, or
         when the slide has no µm/px to measure them in)."""
-        path = apps.app_dir(self.data_dir, row["app_id"]) / apps.CONFIG_NAME
         if not row["meta"].get("slide_mpp"):
             return NONE
-        try:
+        try:  # a live preview's "app" is its run ("run:<id>"): no app folder, no steps
+            path = apps.app_dir(self.data_dir, row["app_id"]) / apps.CONFIG_NAME
             stamp = path.stat().st_mtime_ns
-        except (OSError, ValueError):
+        except (apps.AppNotFound, OSError, ValueError):
             return NONE
         key = (row["app_id"], stamp)
         found = self.app_steps.get(key)

@@ -75,6 +75,8 @@ class TrainingPanel {
   private run: Run | null = null;
   private points: HistoryPoint[] = [];
   private busy = false;
+  /** Socket state events seen: a control answer older than one of them keeps its state out. */
+  private stateEvents = 0;
   private chartQueued = false;
   private readonly form: BasicForm;
   private readonly targets: TargetPicker;
@@ -390,6 +392,7 @@ class TrainingPanel {
   }
 
   private onState(e: StateEvent): void {
+    this.stateEvents += 1;
     const previous = this.run?.state;
     this.applyRun({ ...runFromEvent(e), app_id: e.app_id, error: e.error ?? undefined });
     if (e.app_id && (e.state === "stopped" || e.state === "completed")) {
@@ -581,12 +584,17 @@ class TrainingPanel {
     }
     await this.withBusy(async () => {
       try {
+        const events = this.stateEvents;
         const answer = await sendJson<Run>(
           "POST",
           `/api/training/${encodeURIComponent(run.id)}/${action}`,
           body,
         );
-        if (this.run?.id === run.id) this.applyRun({ ...answer, history: undefined });
+        // The answer says the state when the request was taken (a resumed run is still
+        // "paused" until its thread goes on); a state event that came meanwhile is newer.
+        const { state, ...rest } = answer;
+        const update = this.stateEvents === events ? { ...rest, state } : rest;
+        if (this.run?.id === run.id) this.applyRun({ ...update, history: undefined });
         if (action === "continue") this.watcher.rejoin();
       } catch (error) {
         this.showRequestError(error);
