@@ -32,6 +32,7 @@ import {
   labelTiffUrl,
   objectRows,
   objectsUrl,
+  roiRows,
   totalObjects,
   type ObjectStats,
 } from "../src/inference/objects";
@@ -259,6 +260,28 @@ describe("objects table and URLs", () => {
       { name: "Stroma", color: "#00ff00", count: "0", area: "0 µm²", percent: "0.0 %", density: "0" },
     ]);
     expect(totalObjects(stats)).toBe(1204);
+  });
+
+  it("per-ROI rows name each ROI once, with its area, in the classes' colours", () => {
+    const withRois: ObjectStats = {
+      ...stats,
+      rois: [
+        {
+          roi_id: 3,
+          region_area_mm2: 0.52,
+          classes: [
+            { id: 7, index: 0, name: "Tumour", count: 12, area_mm2: 0.01, area_fraction: 0.25, density_per_mm2: 23.08 },
+            { id: 9, index: 1, name: "Stroma", count: 0, area_mm2: 0, area_fraction: 0, density_per_mm2: 0 },
+          ],
+        },
+      ],
+    };
+    const rows = roiRows(withRois);
+    expect(rows.map((r) => [r.roi, r.name, r.color, r.count, r.area, r.percent, r.density])).toEqual([
+      ["ROI 3 · 0.52 mm²", "Tumour", "#ff0000", "12", "0.01 mm²", "25.0 %", "23.1"],
+      ["", "Stroma", "#00ff00", "0", "0 µm²", "0.0 %", "0"],
+    ]);
+    expect(roiRows(stats)).toEqual([]);
   });
 
   it("formats densities and counts", () => {

@@ -70,7 +70,9 @@ def open_result(page, server: ServerProcess) -> dict:
 
 
 def objects_row(page, name: str):
-    return page.locator("#inference-panel .inf-objects-table tr", has_text=name)
+    return page.locator(
+        "#inference-panel .inf-objects-table:not(.inf-objects-rois) tr", has_text=name
+    )
 
 
 def wait_objects(page, rid: str) -> None:
@@ -274,3 +276,26 @@ def test_negative_radius_shows_server_message(page, pp_server):
     # Correcting the value clears the message.
     step.locator("input[name=radius_um]").fill("2")
     assert message.is_hidden()
+
+
+def test_objects_are_shown_per_roi(page, pp_server):
+    """An ROI drawn on the slide gets its own rows: its classes' objects and areas."""
+    info = pp_server.info
+    rid, slide_id = info["result_id"], info["slide_id"]
+    box = [[800, 1200], [1600, 1200], [1600, 2000], [800, 2000]]
+    edit = pp_server.post(
+        f"/api/slides/{slide_id}/annotations/edits", json={"tool": "roi", "points": box}
+    )
+    assert edit.status_code == 200, edit.text
+    api = pp_server.get(f"/api/results/{rid}/objects", params={"threshold": 0}).json()
+    (roi,) = api["rois"]
+    open_result(page, pp_server)
+    wait_objects(page, rid)
+    rows = page.locator(f"#inference-panel .inf-objects-rois tr[data-roi='{roi['roi_id']}']")
+    assert rows.count() == len(roi["classes"])
+    assert rows.first.locator("td").first.inner_text().startswith(f"ROI {roi['roi_id']} · ")
+    for i, cls in enumerate(roi["classes"]):
+        cells = rows.nth(i).locator("td")
+        assert cells.nth(1).inner_text().strip() == cls["name"]
+        assert cells.nth(2).inner_text().replace(",", "") == str(cls["count"])
+    assert sum(c["count"] for c in roi["classes"]) > 0

@@ -22,11 +22,26 @@ export interface ObjectClass {
   sizes?: SizeBins | null;
 }
 
+/** One ROI drawn on the slide: its classes' objects (centroid inside) and pixels. */
+export interface ObjectRoi {
+  roi_id: number;
+  region_area_mm2: number | null;
+  classes: Omit<ObjectClass, "color" | "sizes">[];
+}
+
 export interface ObjectStats {
   threshold: number;
   pixel_area_um2: number;
   region_area_mm2: number;
   classes: ObjectClass[];
+  rois?: ObjectRoi[];
+}
+
+/** A row of the per-ROI table: the ROI's cell is set on its first class only. */
+export interface RoiRow extends ObjectRow {
+  roi: string;
+  roiId: number;
+  index: number;
 }
 
 export interface ObjectRow {
@@ -81,6 +96,24 @@ export function objectRows(stats: ObjectStats): ObjectRow[] {
   }));
 }
 
+/** The per-ROI rows: each ROI's classes, the ROI named with its area ("ROI 2 · 0.52 mm²"). */
+export function roiRows(stats: ObjectStats): RoiRow[] {
+  const colors = new Map(stats.classes.map((c) => [c.index, c.color]));
+  return (stats.rois ?? []).flatMap((roi) =>
+    roi.classes.map((c, i) => ({
+      roi: i === 0 ? `ROI ${roi.roi_id} · ${formatAreaMm2(roi.region_area_mm2)}` : "",
+      roiId: roi.roi_id,
+      index: c.index,
+      name: c.name,
+      color: colors.get(c.index) ?? "#888888",
+      count: formatCount(c.count),
+      area: formatAreaMm2(c.area_mm2),
+      percent: formatPercent(c.area_fraction),
+      density: Number.isFinite(c.density_per_mm2) ? formatNumber(c.density_per_mm2) : "—",
+    })),
+  );
+}
+
 /** Total objects over the classes. */
 export function totalObjects(stats: ObjectStats): number {
   return stats.classes.reduce((sum, c) => sum + (Number.isFinite(c.count) ? c.count : 0), 0);
@@ -113,6 +146,33 @@ function objectsTable(stats: ObjectStats): HTMLTableElement {
             { class: "num", title: formatDensity(stats.classes[i].density_per_mm2) },
             r.density,
           ),
+        ),
+      ),
+    ),
+  );
+}
+
+function roiTable(stats: ObjectStats): HTMLElement | null {
+  const rows = roiRows(stats);
+  if (!rows.length) return null;
+  const head = ["ROI", "Class", "Objects", "Area", "%", "per mm²"];
+  return h(
+    "table",
+    { class: "inf-objects-table inf-objects-rois" },
+    h("thead", {}, h("tr", {}, ...head.map((t) => h("th", {}, t)))),
+    h(
+      "tbody",
+      {},
+      ...rows.map((r) =>
+        h(
+          "tr",
+          { "data-roi": String(r.roiId), "data-index": String(r.index) },
+          h("td", {}, r.roi),
+          h("td", {}, h("i", { class: "inf-swatch", style: `background:${r.color}` }), r.name),
+          h("td", { class: "num inf-objects-count" }, r.count),
+          h("td", { class: "num" }, r.area),
+          h("td", { class: "num" }, r.percent),
+          h("td", { class: "num" }, r.density),
         ),
       ),
     ),
@@ -199,6 +259,8 @@ export class ObjectsSection {
         );
       } else {
         this.body.replaceChildren(objectsTable(body), histograms(body));
+        const perRoi = roiTable(body);
+        if (perRoi) this.body.append(h("div", { class: "inf-objects-caption" }, "Per ROI"), perRoi);
         this.element.dataset.total = String(totalObjects(body));
       }
       this.element.dataset.result = resultId;
