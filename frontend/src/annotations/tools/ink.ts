@@ -6,6 +6,7 @@ import { rectangleCorners } from "../geometry";
 import { ROI_COLOR, paintArea, strokeRoi, tracePolyline } from "../strokes";
 import type { Position } from "../types";
 import type { Drag } from "./gestures";
+import { resetLayer } from "./layer";
 
 const ERASER_INK = "rgba(255, 255, 255, 0.6)";
 
@@ -42,10 +43,8 @@ export class InkLayer {
 
   /** Draw the gesture in progress (clears the layer first). */
   draw(scene: InkScene): void {
-    const dpr = this.resize();
+    const dpr = resetLayer(this.canvas, this.ctx, this.viewer);
     const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     const z = this.viewer.imageZoom();
     if (!(z > 0)) return;
     const [ox, oy] = this.viewer.toScreen(0, 0);
@@ -70,19 +69,6 @@ export class InkLayer {
     }
     if (scene.vertices.length) this.drawVertices(scene, z);
     ctx.globalAlpha = 1;
-  }
-
-  /** Match the canvas to the viewer's size in device pixels; returns the pixel ratio. */
-  private resize(): number {
-    const dpr = window.devicePixelRatio || 1;
-    const [w, h] = this.viewer.size();
-    const width = Math.round(w * dpr);
-    const height = Math.round(h * dpr);
-    if (this.canvas.width !== width || this.canvas.height !== height) {
-      this.canvas.width = width;
-      this.canvas.height = height;
-    }
-    return dpr;
   }
 
   /** A polygon in progress: its area (painting polygons), edges to the pointer, vertices. */

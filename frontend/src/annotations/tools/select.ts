@@ -15,6 +15,7 @@ import { outerRing } from "../geometry";
 import type { AnnotationSession } from "../session";
 import type { PolygonCoords, Position, RoiProperties } from "../types";
 import type { ToolController } from "./controller";
+import { resetLayer } from "./layer";
 import {
   containsPoint,
   handleAt,
@@ -370,17 +371,8 @@ export class SelectTool {
   }
 
   private draw(): void {
-    const dpr = window.devicePixelRatio || 1;
-    const [w, hgt] = this.viewer.size();
-    const width = Math.round(w * dpr);
-    const height = Math.round(hgt * dpr);
-    if (this.canvas.width !== width || this.canvas.height !== height) {
-      this.canvas.width = width;
-      this.canvas.height = height;
-    }
+    const dpr = resetLayer(this.canvas, this.ctx, this.viewer);
     const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, width, height);
     const selection = this.selection;
     const z = this.viewer.imageZoom();
     const hadHandles = this.handles.length > 0;

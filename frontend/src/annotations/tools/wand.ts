@@ -11,6 +11,7 @@ import { tracePolygon } from "../strokes";
 import type { Position } from "../types";
 import type { ToolHost } from "./catalog";
 import { commitPolygon } from "./edits";
+import { resetLayer } from "./layer";
 import { TOLERANCE_STEP, WandState, wandUrl, type WandAnswer } from "./wandState";
 
 export class WandTool {
@@ -131,17 +132,8 @@ export class WandTool {
   }
 
   private draw(): void {
-    const dpr = window.devicePixelRatio || 1;
-    const [w, hgt] = this.host.viewer.size();
-    const width = Math.round(w * dpr);
-    const height = Math.round(hgt * dpr);
-    if (this.canvas.width !== width || this.canvas.height !== height) {
-      this.canvas.width = width;
-      this.canvas.height = height;
-    }
+    const dpr = resetLayer(this.canvas, this.ctx, this.host.viewer);
     const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, width, height);
     const polygon = this.state.outline?.polygon;
     this.canvas.dataset.state = this.state.pending ? "pending" : polygon ? "shown" : "none";
     this.canvas.dataset.area = polygon ? String(this.state.outline?.area_px ?? 0) : "";
