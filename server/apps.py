@@ -135,12 +135,17 @@ def load_app_config(data_dir: Path, app_id: str) -> dict[str, Any]:
     return config
 
 
+def load_app_state(data_dir: Path, app_id: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The app's config and its weights on the CPU."""
+    config = load_app_config(data_dir, app_id)
+    return config, load_file(str(app_dir(data_dir, app_id) / WEIGHTS_NAME), device="cpu")
+
+
 def load_app_model(
     data_dir: Path, app_id: str, device: torch.device
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The app's model on `device` in eval mode, with its config."""
-    config = load_app_config(data_dir, app_id)
-    state = load_file(str(app_dir(data_dir, app_id) / WEIGHTS_NAME), device="cpu")
+    config, state = load_app_state(data_dir, app_id)
     return model_from_state(config, state, device), config
 
 

@@ -149,3 +149,13 @@ def scrub(n: int, passes: int) -> np.ndarray:
     x = 700 + 800 * np.abs((t * passes) % 2 - 1) + rng.normal(0, 0.5, n)
     y = 700 + 1500 * t + 20 * np.sin(t * passes * np.pi) + rng.normal(0, 0.5, n)
     return np.round(np.stack([x, y], 1), 1)
+
+
+def slidelab_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`slidelab ARGS` run in this process (pytest's capsys captures its output): its exit
+    status, stdout and stderr, as a subprocess would give them."""
+    from server.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)

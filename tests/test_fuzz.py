@@ -1046,7 +1046,7 @@ def test_fuzz_classes(world, data):
     fuzz(world, data, area("/api/classes"))
 
 
-@fuzz_settings(1500)
+@fuzz_settings(800)
 @given(data=st.data())
 def test_fuzz_annotations(world, data):
     routes = area("/api/slides/<slide_id>/annotations", "/api/slides/<slide_id>/rois")
@@ -1062,7 +1062,7 @@ def test_fuzz_training(world, data):
     fuzz(world, data, area("/api/training", "/api/tensorboard", "/tensorboard", "/api/preview"))
 
 
-@fuzz_settings(250)
+@fuzz_settings(150)
 @given(data=st.data())
 def test_fuzz_apps(world, data):
     routes = area("/api/apps")

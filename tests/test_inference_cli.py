@@ -1,4 +1,5 @@
-"""`slidelab apply`: batch inference from the shell, in a subprocess like a user runs it."""
+"""`slidelab apply`: batch inference from the shell, in a subprocess like a user runs it
+(the first test), and through the same entry point in this process (the others)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tifffile
 from skimage.measure import label
 
 from server import apps
-from tests.helpers import DEMO_SLIDE, REPO
+from tests.helpers import DEMO_SLIDE, REPO, slidelab_here
 from tests.inference_support import CLASSES, make_app
 
 
@@ -27,7 +28,7 @@ def slidelab(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_apply_writes_the_exports_per_slide(tmp_path: Path):
+def test_apply_writes_the_exports_per_slide(tmp_path: Path, capsys):
     data = tmp_path / "data"
     app_id = make_app(data)
     app_file = apps.export_app(data, app_id, tmp_path / "skin.slidelab-app")
@@ -52,7 +53,8 @@ def test_apply_writes_the_exports_per_slide(tmp_path: Path):
     assert region > int((labels > 0).sum()) > 0
 
     # The same app by id in the data folder gives the same numbers.
-    again = slidelab(
+    again = slidelab_here(
+        capsys,
         "apply",
         app_id,
         str(DEMO_SLIDE),
@@ -78,7 +80,7 @@ def test_apply_writes_the_exports_per_slide(tmp_path: Path):
         assert float(summary[f"{cls['name']} area_mm2"]) == pytest.approx(area, rel=1e-4)
 
 
-def test_apply_runs_the_app_s_post_processing(tmp_path: Path):
+def test_apply_runs_the_app_s_post_processing(tmp_path: Path, capsys):
     data = tmp_path / "data"
     app_id = make_app(data)
     nuclei = CLASSES[2]
@@ -86,7 +88,7 @@ def test_apply_runs_the_app_s_post_processing(tmp_path: Path):
     apps.set_postprocessing(data, app_id, [step])
     out = tmp_path / "out"
     args = ["--out", str(out), "--data-dir", str(data), "--threshold", "0.5"]
-    done = slidelab("apply", app_id, str(DEMO_SLIDE), *args)
+    done = slidelab_here(capsys, "apply", app_id, str(DEMO_SLIDE), *args)
     assert done.returncode == 0, done.stderr
     stem = DEMO_SLIDE.stem
     objects = list(csv.DictReader((out / f"{stem}.objects.csv").open()))
@@ -99,15 +101,16 @@ def test_apply_runs_the_app_s_post_processing(tmp_path: Path):
     assert int(rows[2]["pixels"]) == int((labels == 3).sum())
 
 
-def test_apply_refuses_bad_arguments(tmp_path: Path):
-    bad = slidelab(
-        "apply", "no-such-app", str(DEMO_SLIDE), "--out", str(tmp_path), "--data-dir", str(tmp_path)
-    )
+def test_apply_refuses_bad_arguments(tmp_path: Path, capsys):
+    def apply(*args: str) -> subprocess.CompletedProcess:
+        return slidelab_here(capsys, "apply", *args, "--out", str(tmp_path))
+
+    bad = apply("no-such-app", str(DEMO_SLIDE), "--data-dir", str(tmp_path))
     assert bad.returncode == 2 and "no app" in bad.stderr
     (tmp_path / "x.slidelab-app").write_bytes(b"junk")
-    junk = slidelab(
-        "apply", str(tmp_path / "x.slidelab-app"), str(DEMO_SLIDE), "--out", str(tmp_path)
-    )
+    junk = apply(str(tmp_path / "x.slidelab-app"), str(DEMO_SLIDE))
     assert junk.returncode == 2 and "cannot be used" in junk.stderr
-    threshold = slidelab("apply", "x", str(DEMO_SLIDE), "--out", str(tmp_path), "--threshold", "2")
+    threshold = apply("x", str(DEMO_SLIDE), "--threshold", "2")
     assert threshold.returncode == 2 and "between 0 and 1" in threshold.stderr
+    shard = apply("x", str(DEMO_SLIDE), "--shard", "3/3")
+    assert shard.returncode == 2 and "--shard 3/3: i must be from 0 to N-1" in shard.stderr

@@ -17,6 +17,22 @@ def add_parser(sub) -> None:
     parser.add_argument("--data-dir", help="where apps are kept (for an app id)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--shard", help="i/N: only every N-th slide from the i-th (0-based; a Slurm job array)"
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on Ray: a cluster's address, 'auto', or nothing for a local Ray",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="with --ray: model workers (default: one per GPU, or CPUs/2)"
+    )
+    parser.add_argument(
+        "--cpus-per-worker", type=int, default=2, help="with --ray: CPUs per model worker"
+    )
     parser.set_defaults(func=_run)
 
 
