@@ -19,6 +19,7 @@ from server.context import Context
 from server.device import select_device
 from server.errors import SocketJSON, not_found
 from server.events import Watchers, install_events
+from server.inference.cluster import RayCluster
 from server.inference.jobs import InferenceJobs
 from server.inference.results import ResultTable
 from server.inference.viewing import ResultViewer
@@ -100,6 +101,8 @@ def _build_services(ctx: Context) -> Watchers:
     ctx.tensorboard = EmbeddedTensorBoard(ctx.training.runs_dir)
     ctx.results = ResultViewer(ctx.config.data_dir, ResultTable(ctx.store))
     ctx.inference = InferenceJobs(ctx, ctx.results)
+    if ctx.config.ray_address is not None:
+        ctx.inference.cluster = RayCluster(ctx.config.ray_address, ctx.config.data_dir)
     return {
         "slide_id": ("slide", ctx.annotations.replay),
         "run_id": ("run", ctx.training.replay),

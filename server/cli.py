@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         open_slides=args.open_slides,
         allowed_hosts=args.allow_host,
         max_connections_per_client=args.max_connections_per_client,
+        ray_address=args.ray,
     )
     if args.data_dir:
         settings["data_dir"] = Path(args.data_dir)
@@ -108,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=64,
         help="connections one client address may hold open at once (default 64)",
+    )
+    serve.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="apply to several slides on a Ray cluster ('auto', HOST:PORT, or none: a local "
+        "Ray); the data folder must be shared with its nodes",
     )
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)

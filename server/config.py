@@ -47,6 +47,7 @@ class Config:
     header_timeout: float = 10.0  # seconds to send a request's headers
     idle_timeout: float = 75.0  # seconds a kept-alive connection may wait for its next request
     socket_timeout: float = 60.0  # seconds any other read or write of a connection may take
+    ray_address: str | None = None  # several-slide requests go to Ray ("": a local Ray)
 
     def __post_init__(self) -> None:
         self.slide_roots = [Path(p).expanduser().resolve() for p in self.slide_roots]

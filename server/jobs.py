@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # eventlet's deprecation notice on import
     import eventlet
     import eventlet.event
+    import eventlet.queue
     import eventlet.semaphore
     from eventlet import patcher, tpool
 
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 Event = eventlet.event.Event  # one value sent to every greenlet that waits for it
 Lock = eventlet.semaphore.Semaphore  # held by one greenlet at a time
+Queue = eventlet.queue.LightQueue  # items passed from greenlet to greenlet
 sleep = eventlet.sleep  # let other greenlets run for a while
 
 

@@ -10,6 +10,10 @@ and tensor augmentation (on the GPU) on the demo slide, loss falling and held-ou
 BatchNorm recalibration, checkpoint and app round trips on the device, trainer speed
 against a bare segmentation-models-pytorch loop, and out-of-memory turned into a
 message with a hint.
+
+Inference: channels_last and autocast, device probabilities against the CPU, a whole-slide
+run and throughput against the bare forward. Ray: `slidelab apply --ray` workers on the
+GPU, with the plain run's numbers.
 """
 
 from __future__ import annotations
@@ -277,7 +281,52 @@ def inference_section(device: torch.device) -> list[str]:
     return failures
 
 
-SECTIONS = [training_section, inference_section]
+# ---- slidelab apply on Ray (issue 14) ---------------------------------------------------
+
+
+def ray_section(device: torch.device) -> list[str]:
+    """`slidelab apply --ray` on a local Ray of this machine's GPUs: the model workers run
+    on the GPU (one each), and the slide's numbers match the plain run's on this device."""
+    import ray
+
+    from server.inference.batch import ApplyOptions, apply_here, read_app
+    from server.inference.ray_apply import Workers, apply_on_ray
+    from tests.inference_support import make_app
+
+    failures: list[str] = []
+    print(f"\nslidelab apply on Ray, {describe(device)}")
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        app = read_app(make_app(root / "data", mpp=1.0), root / "data")
+        plain, on_ray = root / "plain", root / "ray"
+        plain.mkdir(), on_ray.mkdir()
+        start = time.perf_counter()
+        (here,) = apply_here(app, [DEMO_SLIDE], ApplyOptions(plain, 0.5), str(device))
+        plain_s = time.perf_counter() - start
+        ray.init(num_gpus=gpus, include_dashboard=False)
+        try:
+            start = time.perf_counter()
+            workers = Workers(None, 2, "auto" if gpus else "cpu")
+            (there,) = apply_on_ray(app, [DEMO_SLIDE], ApplyOptions(on_ray, 0.5), workers, None)
+            ray_s = time.perf_counter() - start
+        finally:
+            ray.shutdown()
+    check(failures, there["state"] == "done", f"the slide is done on Ray ({there['state']})")
+    if there["state"] != "done":
+        return failures
+    used = there["worker"]["device"]
+    check(failures, used.startswith(device.type), f"the model worker ran on {used}")
+    fractions = [
+        (k, here["row"][k], there["row"][k]) for k in here["row"] if k.endswith("area_fraction")
+    ]
+    worst = max(abs(a - b) for _, a, b in fractions)
+    check(failures, worst <= 0.01, f"area fractions as the plain run's (max |Δ| {worst:.4f})")
+    print(f"  one slide: plain {plain_s:.1f} s, Ray (start-up included) {ray_s:.1f} s")
+    return failures
+
+
+SECTIONS = [training_section, inference_section, ray_section]
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { maxLevel, parseDzi } from "../src/viewer/dzi";
 import { labelledFromSummary } from "../src/training/labelled";
-import { queueProgress } from "../src/inference/progress";
+import { overallProgress, slideLine } from "../src/inference/progress";
 import { bboxFromViewport } from "../src/core/geometry";
 import { buildRegion } from "../src/inference/region";
 import { statsRows } from "../src/inference/stats";
@@ -120,11 +120,16 @@ describe("dzi", () => {
 });
 
 describe("progress and stats", () => {
-  it("queue progress", () => {
-    expect(queueProgress(0, 1, 0.5)).toBe(0.5);
-    expect(queueProgress(1, 3, 0.5)).toBeCloseTo(0.5);
-    expect(queueProgress(3, 3, 0.2)).toBe(1);
-    expect(queueProgress(0, 0, 0.5)).toBe(0);
+  it("progress of results running side by side, and a line per slide", () => {
+    const a = { name: "a.svs", state: "running", progress: 0.5 };
+    const b = { name: "b.svs", state: "completed", progress: 0.8 };
+    const c = { name: "c.svs", state: "queued", progress: 0 };
+    expect(overallProgress([a])).toBe(0.5);
+    expect(overallProgress([a, b, c])).toBeCloseTo(0.5);
+    expect(overallProgress([b, { ...b, state: "failed" }])).toBe(1);
+    expect(overallProgress([])).toBe(0);
+    expect([a, b, c].map(slideLine)).toEqual(["a.svs · 50 %", "b.svs · done", "c.svs · waiting"]);
+    expect(slideLine({ ...a, state: "cancelled" })).toBe("a.svs · cancelled");
   });
 
   it("stats rows with unclassified and region", () => {

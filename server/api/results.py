@@ -62,7 +62,7 @@ def start_inference():
             )
         for slide_id in slide_ids:  # check all before queueing any
             service.check_slide(slide_id)
-        ids = [service.submit(body.get("app_id"), s, region) for s in slide_ids]
+        ids = [service.submit(body.get("app_id"), s, region, several=True) for s in slide_ids]
         return jsonify({"result_ids": ids}), 201
     return jsonify(
         {"result_id": service.submit(body.get("app_id"), body.get("slide_id"), region)}

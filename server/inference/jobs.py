@@ -1,10 +1,13 @@
 """Inference jobs in the server: queue, drive, progress, cancel, delete.
 
 A job is queued on the device queue (one training or inference job per device). Its
-driver is a greenlet: it loads the model and plans the tiles in compute threads, then
-calls `Pipeline.step` through `compute` once per batch, so the event loop stays free,
-cancel is checked between batches and progress is emitted a few times per second. A
-result ends `completed`, `failed` or `cancelled` (viewing.py shows only what is whole).
+driver is a greenlet that follows the prediction's steps (`prediction.predict_steps`:
+model, plan, store, then one batch a step), each computed in a real thread through
+`compute`, so the event loop stays free, cancel is checked between batches and progress
+is emitted a few times per second. With `slidelab serve --ray`, a request for several
+slides runs the same steps on the Ray cluster instead (`cluster.py`), one task a slide,
+and the greenlet follows their events alike. A result ends `completed`, `failed` or
+`cancelled` (viewing.py shows only what is whole).
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import openslide
 import torch
 from shapely.geometry.base import BaseGeometry
 
@@ -28,10 +31,9 @@ from server.device import select_device
 from server.errors import Conflict, UserError
 from server.events import room
 from server.inference import requests
-from server.inference.pipeline import Pipeline, Plan, run_defaults
-from server.inference.planning import SlideFacts, make_plan
-from server.inference.predictor import Predictor
-from server.inference.probstore import ProbStore
+from server.inference.pipeline import run_defaults
+from server.inference.planning import SlideFacts
+from server.inference.prediction import ModelSource, PredictionJob, Steps, predict_steps
 from server.inference.regions import RegionSpec
 from server.inference.results import now_iso, result_dir, stale_stores, store_path
 from server.inference.tiler import STRIDE, TileGeometry
@@ -43,6 +45,7 @@ from server.slides.metadata import slide_bounds
 
 if TYPE_CHECKING:
     from server.context import Context
+    from server.inference.cluster import RayCluster
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,8 @@ log = logging.getLogger(__name__)
 # one about a third of that.
 PREVIEW_MAX_SIDE = 512
 PREVIEW_MARGIN = 0
-ModelSource = Callable[[torch.device], tuple[torch.nn.Module, dict[str, Any]]]
+T = TypeVar("T")
+_END = object()  # next()'s default: the steps are over
 
 
 class Cancelled(Exception):
@@ -94,6 +98,7 @@ class InferenceJobs:
         if interrupted:
             log.warning("marked %d unfinished inference result(s) failed", interrupted)
         self.jobs: dict[str, Job] = {}
+        self.cluster: RayCluster | None = None  # set by create_app under --ray
         self.device = select_device(ctx.config.device)
         self.geometry = _tile_geometry()
         self.batch_size, self.readers, self.writers = run_defaults(self.device.type == "cuda")
@@ -104,8 +109,10 @@ class InferenceJobs:
         """The slide to apply an app to (UserError when unknown or unreadable)."""
         return requests.readable_slide(self.ctx.library, slide_id)
 
-    def submit(self, app_id: Any, slide_id: Any, region: Any) -> str:
-        """Validate and queue one inference; returns the result id (UserError if bad)."""
+    def submit(self, app_id: Any, slide_id: Any, region: Any, several: bool = False) -> str:
+        """Validate and queue one inference; returns the result id (UserError if bad).
+
+        One of `several` slides runs on the Ray cluster when the server has one."""
         config = compute(requests.checked_app, self.data_dir, app_id)
         self._check_memory(config)
         entry = self.check_slide(slide_id)
@@ -119,6 +126,9 @@ class InferenceJobs:
         def source(device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
             return apps.load_app_model(self.data_dir, app_id, device)
 
+        if several and self.cluster is not None:
+            spawn(self._drive, job, source, spec, entry, config, roi, None, True)
+            return rid
         self.ctx.device_queue.submit(
             f"inference:{rid}", lambda: self._drive(job, source, spec, entry, config, roi)
         )
@@ -213,6 +223,7 @@ class InferenceJobs:
         config: dict[str, Any],
         roi: BaseGeometry | None,
         geometry: TileGeometry | None = None,
+        on_cluster: bool = False,
     ) -> None:
         rid = job.rid
         if job.cancelled:
@@ -223,10 +234,10 @@ class InferenceJobs:
         job.started = time.monotonic()
         self.table.update(rid, state="running", progress=0.0)
         self._emit_progress(rid, "running", job)
-        pipeline: Pipeline | None = None
         state, error = "completed", None
         try:
-            model, _ = compute(source, self.device)
+            for stale in stale_stores(self.data_dir, rid, row["generation"]):
+                compute(shutil.rmtree, stale, True)
             bounds = row["meta"].get("bounds")
             facts = SlideFacts(
                 str(entry.path),
@@ -235,64 +246,40 @@ class InferenceJobs:
                 entry.details.mpp,
                 tuple(bounds) if bounds else None,
             )
-            geometry = geometry or self.geometry
-            plan: Plan = compute(make_plan, spec, facts, float(config["mpp"]), geometry, roi)
-            meta = row["meta"] | {
-                "grid": plan.grid.as_dict(),
-                "warnings": plan.warnings,
-                "tiles": len(plan.tiles),
-            }
-            self.table.update(rid, meta=meta)
             path = store_path(self.data_dir, rid, row["generation"])
-            for stale in stale_stores(self.data_dir, rid, row["generation"]):
-                compute(shutil.rmtree, stale, True)
-            grid = plan.grid
-            store = compute(
-                ProbStore.create,
-                path,
-                grid.width,
-                grid.height,
-                len(config["classes"]),
-                geometry.core,
-                meta,
+            plan = PredictionJob(
+                spec, facts, config, roi, geometry or self.geometry, path, row["meta"]
             )
-            predictor = Predictor.for_app(model, config, self.device)
-            pipeline = Pipeline(
-                plan,
-                _opener(str(entry.path)),
-                predictor,
-                store,
-                self.batch_size,
-                self.readers,
-                self.writers,
-            )
-            self._run(job, pipeline)
+            if on_cluster and self.cluster is not None:
+                steps = self.cluster.steps(rid, plan, row["app_id"])
+            else:
+                steps = _in_threads(predict_steps(plan, source, self.device))
+            self._run(job, steps)
         except Cancelled:
             state = "cancelled"
         except Exception as exc:
-            state, error = "failed", _describe(exc)
-            log.exception("inference %s failed", rid)
-        finally:
-            if pipeline is not None:
-                compute(pipeline.close)
+            if job.cancelled:  # a cancelled cluster result ends its steps with an error
+                state = "cancelled"
+            else:
+                state, error = "failed", _describe(exc)
+                log.exception("inference %s failed", rid)
         self._finish(job, state, error)
 
-    def _run(self, job: Job, pipeline: Pipeline) -> None:
+    def _run(self, job: Job, steps: Steps) -> None:
+        """Follow a prediction's steps: its meta into the table, progress to watchers."""
         throttle = Throttle(4)
-        pipeline.start()
-        while True:
-            if job.cancelled:
-                raise Cancelled
-            more = compute(pipeline.step)
-            job.progress = pipeline.progress
-            job.eta_s = pipeline.eta_s()
-            if throttle.ready():
-                self._emit_progress(job.rid, "running", job)
-            if not more:
-                break
+        with closing(steps):
+            for event in steps:
+                if job.cancelled:
+                    raise Cancelled
+                if "meta" in event:
+                    self.table.update(job.rid, meta=event["meta"])
+                    continue
+                job.progress, job.eta_s = event["progress"], event["eta_s"]
+                if throttle.ready():
+                    self._emit_progress(job.rid, "running", job)
         if job.cancelled:
             raise Cancelled
-        compute(pipeline.finish)
 
     def _finish(self, job: Job, state: str, error: dict[str, Any] | None) -> None:
         rid = job.rid
@@ -369,6 +356,8 @@ class InferenceJobs:
         job.cancelled = True
         if self.ctx.device_queue.cancel(f"inference:{rid}"):
             self._finish(job, "cancelled", None)
+        elif self.cluster is not None:
+            self.cluster.cancel(rid)
         return self.get(rid)
 
     def delete(self, rid: str) -> None:
@@ -382,12 +371,20 @@ class InferenceJobs:
             if self.ctx.device_queue.cancel(f"inference:{rid}"):
                 self.jobs.pop(rid, None)
             else:
+                if self.cluster is not None:
+                    self.cluster.cancel(rid)
                 return  # the driver removes the folder once it has stopped
         compute(shutil.rmtree, result_dir(self.data_dir, rid), True)
 
 
-def _opener(path: str) -> Callable[[], openslide.OpenSlide]:
-    return lambda: openslide.OpenSlide(path)
+def _in_threads(steps: Generator[T, None, None]) -> Generator[T, None, None]:
+    """A generator's items, each computed in a real thread (see server.jobs); closing
+    this closes the generator there too."""
+    try:
+        while (item := compute(next, steps, _END)) is not _END:
+            yield item
+    finally:
+        compute(steps.close)
 
 
 def _preview_box(

@@ -72,6 +72,7 @@ class SlideWorker:
             )
             outcome["worker"] = {
                 "pid": os.getpid(),
+                "device": str(self.device),
                 "node": ray.get_runtime_context().get_node_id(),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }

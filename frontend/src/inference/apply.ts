@@ -12,6 +12,7 @@ import { buildRegion, DEFAULT_TISSUE_SENSITIVITY, type RegionChoice } from "./re
 export interface ApplyRequest {
   body: Record<string, unknown>;
   slideIds: string[];
+  slideNames: string[];
 }
 
 export class ApplyForm {
@@ -28,6 +29,7 @@ export class ApplyForm {
     checked: true,
   });
   private readonly slideList = h("div", { class: "inf-slide-list" });
+  private readonly slideNames = new Map<string, string>();
   /** Lay the detected tissue over the slide (tuned by the sensitivity slider). */
   private readonly showTissue = h("input", {
     type: "checkbox",
@@ -123,6 +125,7 @@ export class ApplyForm {
     } catch {
       slides = [];
     }
+    for (const s of slides) this.slideNames.set(s.id, s.name);
     this.slideList.replaceChildren(
       ...slides.map((s) =>
         h(
@@ -180,13 +183,16 @@ export class ApplyForm {
         (i) => i.value,
       );
       if (!slideIds.length) return { error: "Tick the slides to apply the app to." };
-      return { body: { app_id: appId, slide_ids: slideIds, region: built.region }, slideIds };
+      const slideNames = slideIds.map((id) => this.slideNames.get(id) ?? id);
+      const body = { app_id: appId, slide_ids: slideIds, region: built.region };
+      return { body, slideIds, slideNames };
     }
     const current = this.app.currentSlide();
     if (!current) return { error: "Open a slide first." };
     return {
       body: { app_id: appId, slide_id: current.id, region: built.region },
       slideIds: [current.id],
+      slideNames: [current.name],
     };
   }
 }

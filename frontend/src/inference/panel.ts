@@ -153,6 +153,7 @@ class InferencePanel {
       this.queue.add(
         running.map((r) => String(r.id)),
         running.map(() => slide.id),
+        running.map(() => slide.name),
       );
     this.results.value = select ?? this.view.current?.id ?? "";
   }
@@ -173,7 +174,7 @@ class InferencePanel {
       const ids = (
         answer.result_ids ?? (answer.result_id !== undefined ? [answer.result_id] : [])
       ).map(String);
-      this.queue.add(ids, request.slideIds);
+      this.queue.add(ids, request.slideIds, request.slideNames);
       void this.loadResults();
     } catch (error) {
       if (error instanceof ApiError) this.showError(error.message, error.hint);

@@ -3,7 +3,7 @@
 import { sendJson } from "../core/api";
 import type { Socket } from "socket.io-client";
 import { showError } from "../core/toast";
-import { ProgressView, queueProgress } from "./progress";
+import { ProgressView, overallProgress, type SlideProgress } from "./progress";
 import type { ProgressEvent, ResultState } from "./types";
 
 const FINAL: readonly string[] = ["completed", "failed", "cancelled"];
@@ -12,7 +12,8 @@ export class ResultQueue {
   readonly progress = new ProgressView();
   private ids: string[] = [];
   private slideOf = new Map<string, string>();
-  private finished = new Set<string>();
+  private nameOf = new Map<string, string>();
+  private finished = new Map<string, ResultState>();
   private latest = new Map<string, ProgressEvent>();
 
   /** `onFinish(resultId, slideId, state)` runs once per result when it ends. */
@@ -47,17 +48,19 @@ export class ResultQueue {
     return this.slideOf.has(resultId);
   }
 
-  /** Follow new results (`slideIds[i]` is the slide of `ids[i]`). */
-  add(ids: string[], slideIds: string[]): void {
+  /** Follow new results (`slideIds[i]` and `names[i]`: the slide of `ids[i]`). */
+  add(ids: string[], slideIds: string[], names: string[] = []): void {
     if (this.pending().length === 0) {
       this.ids = [];
       this.slideOf.clear();
+      this.nameOf.clear();
       this.finished.clear();
       this.latest.clear();
     }
     ids.forEach((id, i) => {
       this.ids.push(id);
       this.slideOf.set(id, slideIds[i] ?? slideIds[0]);
+      this.nameOf.set(id, names[i] ?? `slide ${this.ids.length}`);
       this.socket.emit("watch", { result_id: id });
     });
     this.render();
@@ -69,7 +72,7 @@ export class ResultQueue {
 
   private finish(id: string, state: ResultState): void {
     if (this.finished.has(id)) return;
-    this.finished.add(id);
+    this.finished.set(id, state);
     this.render();
     this.onFinish(id, this.slideOf.get(id) ?? "", state);
   }
@@ -78,11 +81,14 @@ export class ResultQueue {
     const pending = this.pending();
     if (!pending.length) return this.progress.hide();
     const active = pending.find((id) => this.latest.get(id)?.state === "running") ?? pending[0];
-    const latest = this.latest.get(active);
-    const fraction = queueProgress(this.finished.size, this.ids.length, latest?.progress ?? 0);
-    const label =
-      this.ids.length > 1 ? `slide ${this.finished.size + 1} of ${this.ids.length}` : "";
-    this.progress.show(fraction, latest?.eta_s, label);
+    const slides: SlideProgress[] = this.ids.map((id) => ({
+      name: this.nameOf.get(id) ?? id,
+      state: this.finished.get(id) ?? this.latest.get(id)?.state ?? "queued",
+      progress: this.latest.get(id)?.progress ?? 0,
+    }));
+    const total = this.ids.length;
+    const label = total > 1 ? `${this.finished.size} of ${total} slides done` : "";
+    this.progress.show(overallProgress(slides), this.latest.get(active)?.eta_s, label, slides);
   }
 
   /** Cancel every result not finished yet. */
