@@ -37,14 +37,13 @@ from server.inference.export import write_export
 from server.inference.labels import LabelStore, label_stats, post_processed
 from server.inference.manifest import DONE, FAILED, Manifest, parse_shard, run_key, shard
 from server.inference.measurements import pixel_um, summary, write_objects
-from server.inference.pipeline import Pipeline, run_defaults
-from server.inference.planning import SlideFacts, make_plan
-from server.inference.predictor import Predictor
+from server.inference.planning import SlideFacts
+from server.inference.prediction import PredictionJob, predict_steps
 from server.inference.probstore import ProbStore
 from server.inference.regions import RegionSpec
 from server.inference.stats import pixel_area_um2
 from server.inference.thresholds import parse_threshold
-from server.inference.tiler import TileGeometry
+from server.inference.tiler import Grid, TileGeometry
 from server.models import model_from_state
 from server.slides.metadata import read_info, slide_bounds
 
@@ -127,50 +126,45 @@ def apply_to_slide(
     geometry: TileGeometry | None = None,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Predict one slide and write its exports; returns ({kind: path}, its summary row)."""
-    geometry = geometry or TileGeometry()
-    cuda = device.type == "cuda"
     with openslide.OpenSlide(slide_path) as slide:
         info = read_info(slide, slide_path)
         bounds = slide_bounds(slide)
     facts = SlideFacts(str(slide_path), info.width, info.height, info.mpp, bounds)
-    plan = make_plan(RegionSpec(options.region), facts, float(config["mpp"]), geometry)
-    for warning in plan.warnings:
-        print(f"slidelab: {slide_path.name}: {warning}", file=sys.stderr)
     meta = {
-        "grid": plan.grid.as_dict(),
         "classes": config["classes"],
         "slide_name": slide_path.name,
         "slide_mpp": info.mpp,
         "app_name": config["name"],
     }
-    predictor = Predictor.for_app(model, config, device)
-    default_batch, readers, writers = run_defaults(cuda)
     threshold, out = options.threshold, options.out
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="slidelab-apply-") as tmp:
-        store = ProbStore.create(
+        job = PredictionJob(
+            RegionSpec(options.region),
+            facts,
+            config,
+            None,
+            geometry or TileGeometry(),
             Path(tmp) / "p.zarr",
-            plan.grid.width,
-            plan.grid.height,
-            len(config["classes"]),
-            geometry.core,
             meta,
+            options.batch_size,
         )
-        pipeline = Pipeline(
-            plan,
-            lambda: openslide.OpenSlide(slide_path),
-            predictor,
-            store,
-            options.batch_size or default_batch,
-            readers,
-            writers,
-        )
-        tiles = bar(total=pipeline.total, unit="tile", desc=slide_path.name)
-        pipeline.run(lambda p: tiles.update(p.written - tiles.n))
-        tiles.update(pipeline.total - tiles.n)
-        tiles.close()
-        labels = _post_processed(store, config, Path(tmp), plan.grid.scale, info.mpp, threshold)
-        area = pixel_area_um2(plan.grid.scale, info.mpp)
+        tiles = None
+        for event in predict_steps(job, lambda _: (model, config), device):
+            if "meta" in event:
+                tiles = bar(total=event["meta"]["tiles"], unit="tile", desc=slide_path.name)
+                for warning in event["meta"]["warnings"]:
+                    print(f"slidelab: {slide_path.name}: {warning}", file=sys.stderr)
+            elif tiles is not None:
+                tiles.update(round(event["progress"] * tiles.total) - tiles.n)
+        if tiles is not None:
+            tiles.update(tiles.total - tiles.n)
+            tiles.close()
+        store = ProbStore.open(job.store)
+        meta = store.meta
+        scale = Grid.from_dict(meta["grid"]).scale
+        labels = _post_processed(store, config, Path(tmp), scale, info.mpp, threshold)
+        area = pixel_area_um2(scale, info.mpp)
         stats = label_stats(store, labels, threshold, config["classes"], area)
         source = labels or store
         for kind in KINDS:

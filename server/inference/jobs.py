@@ -127,7 +127,7 @@ class InferenceJobs:
             return apps.load_app_model(self.data_dir, app_id, device)
 
         if several and self.cluster is not None:
-            spawn(self._drive, job, source, spec, entry, config, roi, None, True)
+            spawn(self._drive, job, source, spec, entry, config, roi, on_cluster=True)
             return rid
         self.ctx.device_queue.submit(
             f"inference:{rid}", lambda: self._drive(job, source, spec, entry, config, roi)

@@ -43,6 +43,7 @@ class PredictionJob:
     geometry: TileGeometry
     store: Path
     meta: dict[str, Any]
+    batch_size: int | None = None  # None: the device's default
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON, to send to another process (the ROI as hex WKB)."""
@@ -54,6 +55,7 @@ class PredictionJob:
             "geometry": asdict(self.geometry),
             "store": str(self.store),
             "meta": self.meta,
+            "batch_size": self.batch_size,
         }
 
     @classmethod
@@ -70,6 +72,7 @@ class PredictionJob:
             TileGeometry(**value["geometry"]),
             Path(value["store"]),
             value["meta"],
+            value.get("batch_size"),
         )
 
 
@@ -87,6 +90,7 @@ def predict_steps(job: PredictionJob, source: ModelSource, device: torch.device)
     classes = len(job.config["classes"])
     store = ProbStore.create(job.store, grid.width, grid.height, classes, job.geometry.core, meta)
     batch, readers, writers = run_defaults(device.type == "cuda")
+    batch = job.batch_size or batch
     predictor = Predictor.for_app(model, job.config, device)
     slide = job.facts.path
     pipeline = Pipeline(
