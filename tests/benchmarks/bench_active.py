@@ -446,12 +446,6 @@ def main() -> int:
     parser.add_argument("--initial", type=int, default=2, help="windows of round 0")
     parser.add_argument("--per-round", type=int, default=2, help="windows per later round")
     parser.add_argument("--encoder", default="resnet18")
-    parser.add_argument(
-        "--schedule",
-        choices=("constant", "cosine"),
-        default="constant",
-        help="learning rate; cosine ends each round's Continue near 0 (steadier weights)",
-    )
     args = parser.parse_args()
     slide_path = args.slide.resolve()
     clock = time.monotonic()
@@ -484,7 +478,7 @@ def main() -> int:
             "patch_size": 128,
             "batch_size": 8,
             "learning_rate": 0.001,
-            "schedule": args.schedule,
+            "schedule": "constant",
             "warmup_iterations": 0,
             "validation_fraction": 0,  # the held-out area is the benchmark's own
             "keep_weights": "last",
