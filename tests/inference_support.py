@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -123,3 +124,15 @@ def wait_for_result(server, rid: str, timeout: float = 240) -> dict:
         time.sleep(0.2)
     assert result["state"] == "completed", result
     return result
+
+
+def serve_two_slides_on_ray(server_factory, tmp_path: Path):
+    """A server started with `--ray` (a local Ray) on two copies of the demo slide,
+    `a.svs` and `b.svs`, with the test app; (server, app id)."""
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    for name in ("a.svs", "b.svs"):
+        shutil.copy(DEMO_SLIDE, slides / name)
+    data = tmp_path / "data"
+    app_id = make_app(data)
+    return server_factory([slides], data_dir=data, extra_args=["--ray"]), app_id

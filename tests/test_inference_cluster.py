@@ -5,7 +5,6 @@ of the server's own Apply on the same slide."""
 from __future__ import annotations
 
 import queue
-import shutil
 import time
 from pathlib import Path
 
@@ -13,21 +12,14 @@ import psutil
 import pytest
 import socketio
 
-from tests.helpers import DEMO_SLIDE, slide_id_by_name
-from tests.inference_support import make_app, wait_for_result
+from tests.helpers import slide_id_by_name
+from tests.inference_support import serve_two_slides_on_ray, wait_for_result
 
 
 @pytest.fixture
 def ray_server(server_factory, tmp_path: Path):
-    """A server started with `--ray` (a local Ray) on two copies of the demo slide."""
-    slides = tmp_path / "slides"
-    slides.mkdir()
-    for name in ("a.svs", "b.svs"):
-        shutil.copy(DEMO_SLIDE, slides / name)
-    data = tmp_path / "data"
-    app_id = make_app(data)
-    server = server_factory([slides], data_dir=data, extra_args=["--ray"])
-    return server, app_id
+    """A server started with `--ray` on two copies of the demo slide, and its app."""
+    return serve_two_slides_on_ray(server_factory, tmp_path)
 
 
 def ray_drivers(server) -> list[psutil.Process]:

@@ -4,12 +4,10 @@ the viewer like any other."""
 
 from __future__ import annotations
 
-import shutil
-
 from tests.e2e.app_page import TIMEOUT_MS, open_app, open_slide, stage_pixels
 from tests.e2e.test_inference_ui import colour_share, wait_new_result
-from tests.helpers import DEMO_SLIDE, slide_id_by_name
-from tests.inference_support import CLASSES, make_app, wait_for_result
+from tests.helpers import slide_id_by_name
+from tests.inference_support import CLASSES, serve_two_slides_on_ray, wait_for_result
 
 STROMA = CLASSES[1]["color"]
 # Every text a progress line had, kept by the page as the lines change.
@@ -24,13 +22,7 @@ RECORD_LINES = """() => {
 def test_several_slides_on_ray_show_per_slide_progress_and_open_as_results(
     page, server_factory, tmp_path
 ):
-    slides = tmp_path / "slides"
-    slides.mkdir()
-    for name in ("a.svs", "b.svs"):
-        shutil.copy(DEMO_SLIDE, slides / name)
-    data = tmp_path / "data"
-    app_id = make_app(data)
-    server = server_factory([slides], data_dir=data, extra_args=["--ray"])
+    server, app_id = serve_two_slides_on_ray(server_factory, tmp_path)
     a, b = slide_id_by_name(server, "a.svs"), slide_id_by_name(server, "b.svs")
 
     open_app(page, server)
