@@ -314,6 +314,8 @@ def test_brightness_contrast_gamma_of_the_slide(page, demo_server):
     assert lifted[mid].mean() > before[mid].mean() + 15, (lifted[mid].mean(), before[mid].mean())
 
     # Kept in the browser's prefs: after a reload the slide is drawn with gamma 2 again.
+    # The view reaches the URL's hash a moment after it settles; the reload needs it there.
+    page.wait_for_function("() => location.hash.includes('slide=')", timeout=TIMEOUT_MS)
     page.reload()
     wait_settled(page)
     assert page.get_by_test_id("display-gamma").input_value() == "2"
