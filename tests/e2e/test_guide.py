@@ -28,7 +28,6 @@ from PIL import Image
 from tests.e2e.app_page import (
     DEMO_NAME,
     TIMEOUT_MS,
-    hash_state,
     open_app,
     open_slide,
     stage_box,
@@ -160,7 +159,7 @@ def step_open_slide(page, server, shots: Shots) -> None:
     title = page.get_by_test_id("slide-title").inner_text()
     assert DEMO_NAME in title and "2,220 × 2,967 px" in title, title
     assert tissue_fraction(stage_pixels(page)) > 0.1, "the slide's tissue is on screen"
-    assert hash_state(page)["slide"]
+    assert wait_hash(page)["slide"]  # written 250 ms after the view settles
     shots.take("open-slide", page, width=1200)
 
 
