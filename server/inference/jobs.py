@@ -101,7 +101,7 @@ class InferenceJobs:
         self.cluster: RayCluster | None = None  # set by create_app under --ray
         self.device = select_device(ctx.config.device)
         self.geometry = _tile_geometry()
-        self.batch_size, self.readers, self.writers = run_defaults(self.device.type == "cuda")
+        self.batch_size = run_defaults(self.device.type == "cuda")[0]  # for memory checks
 
     # ---- starting jobs -----------------------------------------------------------------
 

@@ -15,11 +15,12 @@ import csv
 import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from server.inference.export import atomic_file
 
 NAME = "manifest.json"
 SUMMARY = "summary.csv"
@@ -127,9 +128,8 @@ def _key(slide: Path) -> str:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=1))
 
 
 def _write_summary(entries: dict[str, dict[str, Any]], path: Path) -> None:
@@ -146,9 +146,7 @@ def _write_summary(entries: dict[str, dict[str, Any]], path: Path) -> None:
         for name, entry in entries.items()
     ]
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as out:
+    with atomic_file(path) as tmp, open(tmp, "w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
