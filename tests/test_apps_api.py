@@ -13,10 +13,16 @@ from tests.inference_support import CLASSES, make_app, wait_for_result
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def temp_dir(tmp_path_factory):
+    """The server's temporary folder (TMPDIR), to see what it leaves behind."""
+    return tmp_path_factory.mktemp("apps-tmp")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, temp_dir):
     data = tmp_path_factory.mktemp("apps-data")
     make_app(data, name="Skin")
-    server = ServerProcess([DEMO_DIR], data).start()
+    server = ServerProcess([DEMO_DIR], data, env={"TMPDIR": str(temp_dir)}).start()
     yield server
     server.stop()
 
@@ -92,3 +98,17 @@ def test_import_rejects_what_is_not_an_app(server: ServerProcess):
     missing = server.post("/api/apps/import", data={"x": "1"})
     assert missing.status_code == 400
     assert server.get("/api/apps").json() == before
+
+
+def test_exports_and_imports_leave_no_temporary_files(server: ServerProcess, temp_dir):
+    app = server.get("/api/apps").json()[0]
+    path = f"/api/apps/{app['id']}/export"
+    with server.get(path, stream=True) as abandoned:
+        assert abandoned.status_code == 200
+        assert len(next(abandoned.iter_content(1024))) == 1024  # then hung up on
+    exported = server.get(path).content
+    copy = server.post("/api/apps/import", files={"file": ("x.slidelab-app", exported)})
+    assert copy.status_code == 201
+    server.request("DELETE", f"/api/apps/{copy.json()['id']}")
+    leftovers = [p.name for p in temp_dir.rglob("*") if p.suffix == ".slidelab-app"]
+    assert leftovers == []

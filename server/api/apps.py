@@ -85,12 +85,13 @@ def delete_app(app_id: str):
 def export_app(app_id: str):
     """The app as one `.slidelab-app` zip (app.json + model.safetensors)."""
     config = _config(app_id)
-    tmp = tempfile.NamedTemporaryFile(suffix=apps.APP_FILE_SUFFIX, delete=False)  # noqa: SIM115
-    tmp.close()
-    path = Path(tmp.name)
-    compute(apps.export_app, _data_dir(), app_id, path)
-    response = send_file(path, mimetype="application/zip")
-    response.call_on_close(lambda: path.unlink(missing_ok=True))
+    # The file is unlinked as soon as it is open: nothing is left on disk whether or not
+    # the client reads the response to its end.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"app{apps.APP_FILE_SUFFIX}"
+        compute(apps.export_app, _data_dir(), app_id, path)
+        stream = path.open("rb")
+    response = send_file(stream, mimetype="application/zip")
     name = str(config.get("name") or "").strip() or app_id
     return attachment(response, f"{name}{apps.APP_FILE_SUFFIX}")
 
