@@ -42,6 +42,11 @@ def window_stats(store, grid: Grid, bbox: list[float]) -> tuple[float, float]:
     return float(valid.mean()), float(u[valid].mean()) if valid.any() else 0.0
 
 
+def distance(a: list[float], b: list[float]) -> float:
+    """Distance between two bboxes' centres."""
+    return float(np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2))
+
+
 def overlap(a: list[float], b: list[float]) -> float:
     w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
@@ -103,9 +108,13 @@ def test_labelled_windows_drop(env, tissue):
     assert edit.status_code == 200, edit.text
     after = suggestions(env, rid, n=8, size=SIZE)["suggestions"]
     assert after and all(overlap(s["bbox"], top) < 0.999 * w * h for s in after)
-    # The others keep their rank where they do not touch the labels.
-    untouched = [s["bbox"] for s in before[1:] if overlap(s["bbox"], top) == 0]
-    assert untouched[0] in [s["bbox"] for s in after]
+    # Windows that do not touch the labels stay, worth less the nearer they are to them.
+    scores = {tuple(s["bbox"]): s["score"] for s in before}
+    kept = [s for s in after if tuple(s["bbox"]) in scores and overlap(s["bbox"], top) == 0]
+    assert kept
+    gains = sorted((distance(s["bbox"], top), s["score"] / scores[tuple(s["bbox"])]) for s in kept)
+    assert all(g <= 1 for _, g in gains)
+    assert [g for _, g in gains] == pytest.approx(sorted(g for _, g in gains), abs=0.05)
     for s in after:  # partly labelled windows are down-weighted
         labelled = overlap(s["bbox"], top) / (w * h)
         assert s["score"] <= s["mean_uncertainty"] * (1 - labelled) + 0.05
@@ -145,3 +154,17 @@ def test_rank_picks_hot_spots_apart_and_skips_labelled_and_outside_windows():
     assert (relabelled[0].row, relabelled[0].col) != (10, 10)
     assert all((p.row, p.col) != (10, 10) for p in relabelled)  # fully labelled: gone
     assert rank(u, np.zeros_like(valid), labelled, 20, 5) == []
+
+
+def test_rank_prefers_windows_away_from_labels():
+    u = np.full((20, 200), 200, dtype=np.uint8)  # a strip, equally uncertain everywhere
+    valid = np.ones_like(u, dtype=bool)
+    labelled = np.zeros_like(valid)
+    labelled[:, 0:20] = True  # a label at the left end
+    picks = rank(u, valid, labelled, 20, 3)
+    assert picks[0].col == 180  # the farthest window first
+    assert [p.col for p in picks] == sorted((p.col for p in picks), reverse=True)
+    near = rank(u, valid, labelled, 20, 20)
+    by_col = {p.col: p.score for p in near}
+    assert by_col[20] < 0.7 * by_col[180]  # beside the label: worth less
+    assert by_col[180] == pytest.approx(200 / 255, rel=0.01)  # far away: all its uncertainty
